@@ -1,0 +1,1 @@
+"""bench: the harness that measures imgcls pipelines and models, records runs and tables them."""

@@ -1,0 +1,162 @@
+"""`python -m bench run | report | list | env`.
+
+`build_parser()` stands apart so tests call `main([...])`. This module turns the argparse Namespace into a
+`RunConfig`; nothing else sees argparse. Bad input exits 2 with one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+# Quiet TF's C++ start-up chatter before TensorFlow is imported anywhere; the user sees our lines.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from imgcls.data.sources import DATA_DIR_ENV, list_data_modes  # noqa: E402
+from imgcls.errors import UserFacingError  # noqa: E402
+from imgcls.pipelines import list_pipelines  # noqa: E402
+from imgcls.workloads import get_workload, list_workloads  # noqa: E402
+
+EXIT_USAGE = 2
+DEFAULT_RESULTS = "results"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workload", default="mnist", choices=list_workloads(), help="what to train (default mnist)")
+    parser.add_argument("--pipeline", default="tfdata", choices=list_pipelines(), help="input pipeline")
+    parser.add_argument(
+        "--data",
+        default="auto",
+        choices=list_data_modes(),
+        help="data source; auto = data dir, then Keras/tfds caches, then generated (labelled)",
+    )
+    parser.add_argument("--data-dir", default=None, help=f"a data directory (default ${DATA_DIR_ENV})")
+    parser.add_argument("--augment", default="seed", choices=["seed", "none"], help="augmentation spec")
+    parser.add_argument("--epochs", type=_positive_int, default=None, help="epochs (workload default)")
+    parser.add_argument("--steps", type=_positive_int, default=None, help="steps per epoch (default: one pass)")
+    parser.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (workload default)")
+    parser.add_argument("--warmup-steps", type=int, default=5, help="steps left out of the steady state")
+    parser.add_argument("--pipeline-batches", type=_positive_int, default=20, help="batches timed pipeline-only")
+    parser.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training examples")
+    parser.add_argument("--limit-test", type=_positive_int, default=None, help="use only the first N test examples")
+    parser.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and TF")
+    parser.add_argument("--weights", default=None, help="imagenette-vgg16 only: imagenet | none | PATH to an .h5 file")
+    parser.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default results/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train one workload through one pipeline and record it")
+    _add_run_arguments(run)
+    run.set_defaults(handler=cmd_run)
+
+    report = commands.add_parser("report", help="table every record in results/runs.jsonl")
+    report.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default results/)")
+    report.add_argument("--workload", default=None, help="only this workload")
+    report.set_defaults(handler=cmd_report)
+
+    listing = commands.add_parser("list", help="name the workloads, pipelines and data sources")
+    listing.set_defaults(handler=cmd_list)
+
+    env = commands.add_parser("env", help="print the environment fingerprint")
+    env.set_defaults(handler=cmd_env)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace):  # -> RunConfig (imported lazily: it pulls in TF)
+    from bench.runner import RunConfig
+
+    if args.weights is not None and "weights" not in get_workload(args.workload).model_kwargs:
+        raise UserFacingError(f"--weights applies to imagenette-vgg16 only, not {args.workload}")
+    return RunConfig(
+        workload=args.workload,
+        pipeline=args.pipeline,
+        data=args.data,
+        data_dir=args.data_dir,
+        limit_train=args.limit,
+        limit_test=args.limit_test,
+        augment=args.augment,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps,
+        warmup_steps=args.warmup_steps,
+        pipeline_batches=args.pipeline_batches,
+        seed=args.seed,
+        weights=args.weights,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.report import table_text
+    from bench.runner import run_and_record
+
+    config = config_from_args(args)
+    results = Path(args.results)
+    record = run_and_record(config, results)
+    print(table_text([json.loads(record.to_json())]))
+    print(f"recorded run {record.run_id} in {results / 'runs.jsonl'} ({record.wall_sec:.1f} s)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import build_report
+
+    text, _ = build_report(Path(args.results), workload=args.workload)
+    print(text)
+    print(f"\nwrote {Path(args.results) / 'report.md'} and report.csv")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    print("workloads:")
+    for name in list_workloads():
+        print(f"  {name:18s} {get_workload(name).description}")
+    print("pipelines:")
+    for name in list_pipelines():
+        print(f"  {name}")
+    print("data sources:")
+    print(f"  {', '.join(list_data_modes())}")
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from bench.records import environment
+
+    print(json.dumps(environment(), indent=2, sort_keys=True))
+    return 0
+
+
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    warnings.showwarning = _one_line_warnings
+    try:
+        return args.handler(args)
+    except (UserFacingError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted (a failure record was written)", file=sys.stderr)
+        return 130

@@ -1,0 +1,198 @@
+"""The run record: one flat JSON object per run, appended as one line to a `.jsonl` file.
+
+Raw timings are kept (step and epoch seconds) and rates derived from them. Failures are records too, with
+`status="failed"` and the error. A line is written with a single `write()` on an `O_APPEND` descriptor, so
+concurrent or crashing runs never interleave or truncate each other's lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+RUNS_FILE = "runs.jsonl"
+
+
+@dataclass(kw_only=True)
+class RunRecord:
+    # identity and configuration
+    schema_version: int = SCHEMA_VERSION
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    started_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    status: str = "ok"  # ok | failed
+    error: str | None = None
+    config_key: str = ""
+    workload: str = ""
+    pipeline: str = ""
+    pipeline_options: dict[str, Any] = field(default_factory=dict)  # every option value
+    knobs: dict[str, Any] = field(default_factory=dict)  # what was set away from the preset/defaults
+    mixed_precision: str = "off"
+    xla: bool = False
+    steps_per_execution: int = 1
+    batch_size: int = 0
+    epochs: int = 0
+    steps_per_epoch: int = 0
+    augment: str = ""
+    augment_spec: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    model_weights: str | None = None
+    # data provenance
+    data_kind: str | None = None  # real | generated
+    data_source: str | None = None
+    data_location: str | None = None
+    data_skipped_files: dict[str, int] = field(default_factory=dict)
+    train_examples: int | None = None
+    test_examples: int | None = None
+    # end-to-end steady state
+    warmup_steps: int | None = None
+    window_steps: int | None = None
+    train_images_per_sec: float | None = None
+    step_ms_p50: float | None = None
+    step_ms_p95: float | None = None
+    step_ms_mean: float | None = None
+    step_ms_std: float | None = None
+    first_step_sec: float | None = None
+    first_epoch_sec: float | None = None
+    epoch_sec: list[float] = field(default_factory=list)
+    step_sec: list[float] = field(default_factory=list)
+    # pipeline alone
+    pipeline_images_per_sec: float | None = None
+    pipeline_first_batch_sec: float | None = None
+    pipeline_batches: int | None = None
+    # accuracy
+    val_accuracy: float | None = None
+    val_loss: float | None = None
+    final_train_loss: float | None = None
+    # resources
+    peak_host_rss_mb: float | None = None
+    gpu_peak_mem_tf_mb: float | None = None
+    gpu_peak_mem_nvml_mb: float | None = None
+    gpu_util_mean_pct: float | None = None
+    gpu_util_peak_pct: float | None = None
+    gpu_note: str | None = None
+    wall_sec: float | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=False, allow_nan=False, default=str)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A stable short hash of a run's configuration (same config -> same key), for grouping and resume."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def append_record(path: Path, record: RunRecord) -> None:
+    """Appends `record` as one JSON line with a single write (atomic for appends on local filesystems)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (record.to_json() + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, line)
+        if written != len(line):  # pragma: no cover - a full disk
+            raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
+    finally:
+        os.close(fd)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """All records in a `.jsonl` file; a torn or non-JSON line is skipped with a warning, never fatal."""
+    import warnings
+
+    records = []
+    path = Path(path)
+    if not path.exists():
+        return records
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            warnings.warn(f"{path}:{number}: not a JSON record, skipped", stacklevel=2)
+    return records
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Environment fingerprint. Every lookup degrades to "unknown"; none can fail a run.
+# ---------------------------------------------------------------------------------------------------------------
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _gpu_info() -> dict[str, Any]:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        count = pynvml.nvmlDeviceGetCount()
+        if count == 0:
+            return {"gpu_name": None, "gpu_driver": None, "gpu_count": 0}
+        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        return {
+            "gpu_name": name.decode() if isinstance(name, bytes) else name,
+            "gpu_driver": driver.decode() if isinstance(driver, bytes) else driver,
+            "gpu_count": count,
+        }
+    except Exception:  # no NVML library or driver: a CPU machine
+        return {"gpu_name": None, "gpu_driver": None, "gpu_count": 0}
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict[str, Any]:
+    """Versions, CPU, GPU and git state of this process's machine, plus the UTC time it was taken."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "tf_gpus": len(tf.config.list_physical_devices("GPU")),
+        **_gpu_info(),
+        "git_commit": commit or "unknown",
+        "git_dirty": bool(status) if status is not None else None,
+        "taken_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,177 @@
+"""Records -> comparative tables (terminal, markdown, CSV). Reads records only; never runs anything.
+
+One row per (workload, pipeline, knobs, augmentation, batch size, data); repeats are summarised by their median
+(and the min-max spread of throughput). Each row gets its speedup over the `idg` row of the same workload, data,
+augmentation and batch size, and its fraction of the `synthetic` ceiling of the same workload, batch size and
+training knobs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from bench.records import RUNS_FILE, read_records
+
+ROW_KEYS = ["workload", "pipeline", "knobs_label", "augment", "batch_size", "data_kind", "data_source"]
+IDG_MATCH = ["workload", "augment", "batch_size", "data_kind", "data_source"]
+CEILING_MATCH = ["workload", "batch_size", "training_knobs"]
+TRAINING_KNOBS = ("mixed_precision", "xla", "steps_per_execution")
+
+
+def knobs_label(knobs: dict[str, Any] | None) -> str:
+    if not knobs:
+        return "default"
+    return ",".join(f"{k}={v}" for k, v in sorted(knobs.items()))
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Successful records as a DataFrame with the derived label columns the tables group by."""
+    ok = [r for r in records if r.get("status") == "ok"]
+    frame = pd.DataFrame(ok)
+    if frame.empty:
+        return frame
+    frame["knobs_label"] = frame["knobs"].apply(knobs_label)
+    frame["training_knobs"] = frame["knobs"].apply(
+        lambda k: knobs_label({n: v for n, v in (k or {}).items() if n in TRAINING_KNOBS})
+    )
+    return frame
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: medians over repeats, speedup over idg, fraction of the synthetic ceiling."""
+    grouped = frame.groupby(ROW_KEYS + ["training_knobs"], dropna=False, sort=False)
+    table = grouped.agg(
+        runs=("run_id", "count"),
+        images_per_sec=("train_images_per_sec", "median"),
+        images_per_sec_min=("train_images_per_sec", "min"),
+        images_per_sec_max=("train_images_per_sec", "max"),
+        step_ms_p50=("step_ms_p50", "median"),
+        step_ms_p95=("step_ms_p95", "median"),
+        pipeline_images_per_sec=("pipeline_images_per_sec", "median"),
+        val_accuracy=("val_accuracy", "median"),
+        peak_host_rss_mb=("peak_host_rss_mb", "max"),
+        window_steps=("window_steps", "median"),
+    ).reset_index()
+
+    idg = table[table["pipeline"] == "idg"].groupby(IDG_MATCH, dropna=False)["images_per_sec"].median()
+    ceiling = table[table["pipeline"] == "synthetic"].groupby(CEILING_MATCH, dropna=False)["images_per_sec"].median()
+
+    def lookup(series: pd.Series, row: pd.Series, keys: list[str]) -> float:
+        key = tuple(row[k] for k in keys)
+        return float(series.get(key, np.nan)) if len(series) else np.nan
+
+    table["speedup_vs_idg"] = table.apply(lambda r: r["images_per_sec"] / lookup(idg, r, IDG_MATCH), axis=1)
+    table["fraction_of_ceiling"] = table.apply(
+        lambda r: r["images_per_sec"] / lookup(ceiling, r, CEILING_MATCH), axis=1
+    )
+    return table.drop(columns=["training_knobs"])
+
+
+DISPLAY_COLUMNS = {
+    "workload": "workload",
+    "pipeline": "pipeline",
+    "knobs_label": "knobs",
+    "data": "data",
+    "batch_size": "batch",
+    "images_per_sec": "img/s (e2e)",
+    "spread": "min-max",
+    "step_ms_p50": "step p50 ms",
+    "step_ms_p95": "step p95 ms",
+    "pipeline_images_per_sec": "pipeline-only img/s",
+    "speedup_vs_idg": "x idg",
+    "fraction_of_ceiling": "of ceiling",
+    "val_accuracy": "val acc",
+    "peak_host_rss_mb": "peak RSS MB",
+    "runs": "runs",
+}
+
+
+def display_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Formatted for reading: rounded numbers, '-' for what does not apply."""
+
+    def num(value: float, fmt: str) -> str:
+        return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
+
+    out = pd.DataFrame()
+    out["workload"] = table["workload"]
+    out["pipeline"] = table["pipeline"]
+    out["knobs_label"] = table["knobs_label"] + table["augment"].map(lambda a: "" if a == "seed" else f" aug={a}")
+    out["data"] = table["data_kind"] + ": " + table["data_source"].astype(str)
+    out["batch_size"] = table["batch_size"]
+    out["images_per_sec"] = table["images_per_sec"].map(lambda v: num(v, ",.0f"))
+    out["spread"] = [
+        "-" if r == 1 else f"{lo:,.0f}-{hi:,.0f}"
+        for r, lo, hi in zip(table["runs"], table["images_per_sec_min"], table["images_per_sec_max"], strict=False)
+    ]
+    out["step_ms_p50"] = table["step_ms_p50"].map(lambda v: num(v, ".1f"))
+    out["step_ms_p95"] = table["step_ms_p95"].map(lambda v: num(v, ".1f"))
+    out["pipeline_images_per_sec"] = table["pipeline_images_per_sec"].map(lambda v: num(v, ",.0f"))
+    out["speedup_vs_idg"] = table["speedup_vs_idg"].map(lambda v: num(v, ".2f"))
+    out["fraction_of_ceiling"] = table["fraction_of_ceiling"].map(lambda v: num(v, ".0%"))
+    out["val_accuracy"] = table["val_accuracy"].map(lambda v: num(v, ".4f"))
+    out["peak_host_rss_mb"] = table["peak_host_rss_mb"].map(lambda v: num(v, ",.0f"))
+    out["runs"] = table["runs"]
+    return out.rename(columns=DISPLAY_COLUMNS)
+
+
+def table_text(records: list[dict[str, Any]]) -> str:
+    """The comparative table of `records` as github-flavoured markdown (empty string when none succeeded)."""
+    frame = records_frame(records)
+    if frame.empty:
+        return ""
+    return tabulate(display_frame(summarize(frame)), headers="keys", tablefmt="github", showindex=False)
+
+
+def failures_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    failed = [r for r in records if r.get("status") != "ok"]
+    return pd.DataFrame(
+        [
+            {
+                "started_at": r.get("started_at"),
+                "workload": r.get("workload"),
+                "pipeline": r.get("pipeline"),
+                "knobs": knobs_label(r.get("knobs")),
+                "error": r.get("error"),
+            }
+            for r in failed
+        ]
+    )
+
+
+def build_report(results_dir: Path, workload: str | None = None) -> tuple[str, pd.DataFrame]:
+    """Reads `results_dir/runs.jsonl`, writes `report.md` and `report.csv` there, returns (text, table).
+
+    Raises:
+        FileNotFoundError: no records file.
+    """
+    results_dir = Path(results_dir)
+    path = results_dir / RUNS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no records at {path}; run `python -m bench run` first")
+    records = read_records(path)
+    if workload:
+        records = [r for r in records if r.get("workload") == workload]
+    frame = records_frame(records)
+    table = summarize(frame) if not frame.empty else pd.DataFrame()
+    text = table_text(records) or f"No successful runs in {path}."
+    failures = failures_frame(records)
+    if not failures.empty:
+        text += "\n\nFailed runs:\n" + tabulate(failures, headers="keys", tablefmt="github", showindex=False)
+    env = records[-1].get("env", {}) if records else {}
+    header = (
+        "# imgcls-bench report\n\n"
+        f"From {len(records)} record(s) in `{path}`. img/s (e2e) is the median steady-state training throughput "
+        "(warm-up steps excluded); `x idg` divides it by the `idg` row of the same workload and data; "
+        "`of ceiling` by the `synthetic` row of the same workload, batch size and training knobs.\n\n"
+        f"Environment of the latest record: `{json.dumps(env, sort_keys=True)}`\n\n"
+    )
+    (results_dir / "report.md").write_text(header + text + "\n")
+    if not table.empty:
+        table.to_csv(results_dir / "report.csv", index=False)
+    return text, table

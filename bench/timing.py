@@ -1,0 +1,131 @@
+"""Step timing (a Keras callback) and pipeline-only timing (like `tfds.benchmark`), with pure summaries.
+
+Step ends are synchronised: the callback overrides `on_train_batch_end`, which makes Keras call it synchronously
+with the logs converted to Python floats, so the loss of step i is on the host before step i's end is stamped
+(no asynchronous dispatch hides time). A step's time runs from the previous step's end (or the epoch's start) to
+its end, so it includes waiting for input -- the point of an end-to-end measurement.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class StepLog:
+    """Raw timings of one fit: step durations and the epoch each belongs to."""
+
+    step_sec: list[float] = field(default_factory=list)
+    step_epoch: list[int] = field(default_factory=list)
+    epoch_sec: list[float] = field(default_factory=list)
+    last_loss: float | None = None
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Stamps every train-step end with `clock()`; see the module docstring for why ends are synchronised."""
+
+    def __init__(self, clock: Clock = time.perf_counter) -> None:
+        super().__init__()
+        self.clock = clock
+        self.log = StepLog()
+        self._last = 0.0
+        self._epoch = 0
+        self._epoch_start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        self._epoch_start = self._last = self.clock()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if logs and "loss" in logs:
+            self.log.last_loss = float(logs["loss"])  # host value: the step has finished
+        now = self.clock()
+        self.log.step_sec.append(now - self._last)
+        self.log.step_epoch.append(self._epoch)
+        self._last = now
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.log.epoch_sec.append(self.clock() - self._epoch_start)
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """Steady-state summary of a step log (warm-up excluded)."""
+
+    warmup_steps: int
+    window_steps: int
+    images_per_sec: float
+    step_ms_p50: float
+    step_ms_p95: float
+    step_ms_mean: float
+    step_ms_std: float
+    first_step_sec: float  # tracing / compilation / first input
+    first_epoch_sec: float | None
+
+
+def summarize_steps(log: StepLog, images_per_step: int, warmup_steps: int) -> SteadyState:
+    """Throughput and step-time percentiles over the steps after the first `warmup_steps`.
+
+    Raises:
+        ValueError: fewer than 2 steps remain after warm-up.
+    """
+    steps = np.asarray(log.step_sec, dtype=float)
+    if len(steps) - warmup_steps < 2:
+        raise ValueError(
+            f"only {len(steps)} steps ran; need at least {warmup_steps + 2} "
+            f"({warmup_steps} warm-up + 2 measured): raise --steps/--epochs or lower --warmup-steps"
+        )
+    window = steps[warmup_steps:]
+    return SteadyState(
+        warmup_steps=warmup_steps,
+        window_steps=len(window),
+        images_per_sec=images_per_step * len(window) / float(window.sum()),
+        step_ms_p50=float(np.percentile(window, 50) * 1e3),
+        step_ms_p95=float(np.percentile(window, 95) * 1e3),
+        step_ms_mean=float(window.mean() * 1e3),
+        step_ms_std=float(window.std() * 1e3),
+        first_step_sec=float(steps[0]),
+        first_epoch_sec=log.epoch_sec[0] if log.epoch_sec else None,
+    )
+
+
+@dataclass(frozen=True)
+class PipelineTiming:
+    """Input pipeline alone, no model: the first batch apart (graph build, file cache, thread start-up)."""
+
+    batches: int
+    first_batch_sec: float
+    images_per_sec: float  # over the batches after the first
+    batch_ms_p50: float
+
+
+def time_pipeline(batches: Iterable, num_batches: int, clock: Clock = time.perf_counter) -> PipelineTiming:
+    """Iterates `num_batches` batches of `(images, labels)`; counts images from the labels' length."""
+    if num_batches < 2:
+        raise ValueError(f"`num_batches` must be >= 2 (first batch is timed apart), got {num_batches}")
+    iterator = iter(batches)
+    start = clock()
+    next(iterator)
+    first = clock() - start
+    durations, images = [], 0
+    last = clock()
+    for _ in range(num_batches - 1):
+        _, labels = next(iterator)
+        now = clock()
+        durations.append(now - last)
+        images += int(len(labels))
+        last = now
+    total = float(sum(durations))
+    return PipelineTiming(
+        batches=num_batches,
+        first_batch_sec=first,
+        images_per_sec=images / total if total > 0 else float("inf"),
+        batch_ms_p50=float(np.percentile(durations, 50) * 1e3),
+    )

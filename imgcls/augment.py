@@ -1,0 +1,191 @@
+"""One augmentation + preprocessing spec per workload, rendered by every pipeline.
+
+A comparison between pipelines is only fair if they do the same work. `AugmentSpec` names the work once (the
+seed's `ImageDataGenerator` arguments, plus the resize and the final value preprocessing); `idg` renders it as
+`ImageDataGenerator` keyword arguments, `tfdata` as one `ImageProjectiveTransformV3` warp built from *the same
+matrix* `ImageDataGenerator.apply_affine_transform` builds (rotation @ shift @ shear @ zoom, centred), with the
+horizontal flip folded into the warp. Both sample the same distributions, interpolate bilinearly and fill with
+the nearest pixel, so the same spec gives the same output statistics (checked in tests/test_augment.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+def _rescale_to_unit(x: Any) -> Any:
+    return x * (1.0 / 255.0)
+
+
+def _vgg16_preprocess(x: Any) -> Any:
+    # Imported lazily: keras.applications pulls in every application module.
+    from keras.applications.vgg16 import preprocess_input
+
+    return preprocess_input(x)
+
+
+# Value preprocessing applied after augmentation, by name (the name goes in the record).
+# Each works on float32 numpy arrays (idg) and tf tensors (tfdata) alike.
+PREPROCESSORS: dict[str, Callable[[Any], Any]] = {
+    "unit": _rescale_to_unit,  # [0, 255] -> [0, 1], the seed's rescale=1./255
+    "vgg16": _vgg16_preprocess,  # caffe-style BGR mean subtraction, VGG16's own preprocess_input
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentSpec:
+    """What happens to every training image between the file/array and the model.
+
+    Ranges follow `ImageDataGenerator` semantics so that `idg` renders them verbatim.
+
+    Attributes:
+        name: Short name quoted in records and tables (`seed`, `none`).
+        rotation_deg: Rotation drawn uniformly in [-r, r] degrees.
+        width_shift: Horizontal shift, a fraction of the width, uniform in [-s, s].
+        height_shift: Vertical shift, a fraction of the height, uniform in [-s, s].
+        shear_deg: Shear angle uniform in [-s, s] degrees.
+        zoom: Zoom factors for rows and columns drawn independently in [1 - z, 1 + z].
+        horizontal_flip: Flip left-right with probability 0.5.
+        preprocess: Key into `PREPROCESSORS`, applied after augmentation (also at evaluation).
+        resize_interpolation: How file inputs are resized to the workload's image size.
+    """
+
+    name: str
+    rotation_deg: float = 0.0
+    width_shift: float = 0.0
+    height_shift: float = 0.0
+    shear_deg: float = 0.0
+    zoom: float = 0.0
+    horizontal_flip: bool = False
+    preprocess: str = "unit"
+    resize_interpolation: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        if self.preprocess not in PREPROCESSORS:
+            raise ValueError(f"Unknown preprocess {self.preprocess!r}; known: {', '.join(PREPROCESSORS)}")
+        for field in ("width_shift", "height_shift", "zoom"):
+            value = getattr(self, field)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"`{field}` must be in [0, 1), got {value}")
+
+    @property
+    def has_warp(self) -> bool:
+        """Whether any geometric augmentation (one affine warp per image) is asked for."""
+        return bool(
+            self.rotation_deg
+            or self.width_shift
+            or self.height_shift
+            or self.shear_deg
+            or self.zoom
+            or self.horizontal_flip
+        )
+
+    def without_augmentation(self) -> AugmentSpec:
+        """The same preprocessing with no random transform (what evaluation and `--augment none` use)."""
+        return AugmentSpec(name="none", preprocess=self.preprocess, resize_interpolation=self.resize_interpolation)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    # ---- rendering for ImageDataGenerator -------------------------------------------------------------
+    def idg_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `ImageDataGenerator` doing exactly this work."""
+        return {
+            "rotation_range": self.rotation_deg,
+            "width_shift_range": self.width_shift,
+            "height_shift_range": self.height_shift,
+            "shear_range": self.shear_deg,
+            "zoom_range": self.zoom,
+            "horizontal_flip": self.horizontal_flip,
+            "fill_mode": "nearest",
+            "interpolation_order": 1,
+            "preprocessing_function": PREPROCESSORS[self.preprocess],
+        }
+
+    # ---- rendering for tf.data --------------------------------------------------------------------------
+    def random_affine_params(self, n: Any, seed: Any = None) -> dict[str, Any]:
+        """Draws `n` transforms with the distributions `ImageDataGenerator.get_random_transform` uses."""
+        import tensorflow as tf
+
+        def uniform(limit: float) -> Any:
+            if not limit:
+                return tf.zeros([n])
+            return tf.random.uniform([n], -limit, limit)
+
+        if self.zoom:
+            zx = tf.random.uniform([n], 1.0 - self.zoom, 1.0 + self.zoom)
+            zy = tf.random.uniform([n], 1.0 - self.zoom, 1.0 + self.zoom)
+        else:
+            zx = zy = tf.ones([n])
+        flip = tf.random.uniform([n]) < 0.5 if self.horizontal_flip else tf.zeros([n], tf.bool)
+        return {
+            "theta": uniform(self.rotation_deg),
+            "tx": uniform(self.height_shift),  # fraction of rows, as in IDG
+            "ty": uniform(self.width_shift),  # fraction of cols
+            "shear": uniform(self.shear_deg),
+            "zx": zx,
+            "zy": zy,
+            "flip": flip,
+        }
+
+    def augment_batch(self, images: Any) -> Any:
+        """Applies the spec's random augmentation to a float32 batch `[B, H, W, C]` with one fused warp op.
+
+        Used per batch (`vectorize`) or per image (a batch of one). Values are not rescaled here.
+        """
+        import tensorflow as tf
+
+        if not self.has_warp:
+            return images
+        shape = tf.shape(images)
+        n, height, width = shape[0], shape[1], shape[2]
+        params = self.random_affine_params(n)
+        transforms = affine_transforms_tf(params, height, width)
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=images,
+            transforms=transforms,
+            output_shape=shape[1:3],
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="NEAREST",
+        )
+
+
+def affine_transforms_tf(params: dict[str, Any], height: Any, width: Any) -> Any:
+    """Builds `[n, 8]` projective transforms equal to IDG's centred rotation @ shift @ shear @ zoom matrix.
+
+    IDG's matrix `M` maps an output (row, col) to the input (row, col) it samples from; TF's transform maps an
+    output (x=col, y=row). Swapping the two axes gives a0=M11, a1=M10, a2=M12, b0=M01, b1=M00, b2=M02.
+    A horizontal flip of the output (IDG flips after warping) is `col -> W - 1 - col`, composed on the right.
+    """
+    import tensorflow as tf
+
+    theta = params["theta"] * (math.pi / 180.0)
+    shear = params["shear"] * (math.pi / 180.0)
+    h = tf.cast(height, tf.float32)
+    w = tf.cast(width, tf.float32)
+    tx = params["tx"] * h
+    ty = params["ty"] * w
+    zx, zy = params["zx"], params["zy"]
+    one, zero = tf.ones_like(theta), tf.zeros_like(theta)
+
+    def mat(rows: list[list[Any]]) -> Any:
+        return tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2)  # [n, 3, 3]
+
+    cos, sin = tf.cos(theta), tf.sin(theta)
+    rotation = mat([[cos, -sin, zero], [sin, cos, zero], [zero, zero, one]])
+    shift = mat([[one, zero, tx], [zero, one, ty], [zero, zero, one]])
+    shear_m = mat([[one, -tf.sin(shear), zero], [zero, tf.cos(shear), zero], [zero, zero, one]])
+    zoom = mat([[zx, zero, zero], [zero, zy, zero], [zero, zero, one]])
+    o_r, o_c = h / 2.0 - 0.5, w / 2.0 - 0.5
+    offset = mat([[one, zero, one * o_r], [zero, one, one * o_c], [zero, zero, one]])
+    reset = mat([[one, zero, -o_r * one], [zero, one, -o_c * one], [zero, zero, one]])
+    flip_sign = tf.where(params["flip"], -one, one)
+    flip_shift = tf.where(params["flip"], (w - 1.0) * one, zero)
+    flip = mat([[one, zero, zero], [zero, flip_sign, flip_shift], [zero, zero, one]])
+    m = offset @ rotation @ shift @ shear_m @ zoom @ reset @ flip
+    return tf.stack([m[:, 1, 1], m[:, 1, 0], m[:, 1, 2], m[:, 0, 1], m[:, 0, 0], m[:, 0, 2], zero, zero], axis=-1)

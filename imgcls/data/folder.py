@@ -1,0 +1,106 @@
+"""Scanning a class-folder tree (`<split>/<class>/<image>`) into a checked file list.
+
+Policy for odd files, decided once here so every pipeline reads the *same* file list (a comparison must not compare
+different work): JPEG and PNG are decoded by both pipelines, grayscale included (turned into 3 channels). Files that
+one of the decoders cannot read are skipped and counted by reason, and the counts go in the run record:
+  - `not_an_image`: not a JPEG/PNG/BMP by its header (a README, `.DS_Store`, ...);
+  - `truncated`: a JPEG without its end-of-image marker or a PNG without `IEND` (PIL raises on these, TF may not);
+  - `cmyk`: CMYK JPEGs, which TF's JPEG decoder cannot turn into RGB.
+Skipping rather than failing lets a real-world folder with a few bad files still be benchmarked, and the record says
+how many were left out. Structural mistakes (missing folder, no class folders, an empty class) are errors.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imgcls.errors import FolderLayoutError
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    paths: tuple[str, ...]
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+_DECODABLE_FORMATS = {"JPEG", "PNG", "BMP"}
+
+
+def check_image_file(path: Path) -> str | None:
+    """Returns why `path` must be skipped (a reason key), or None when both pipelines can decode it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:  # reads the header only
+            fmt, mode = image.format, image.mode
+    except (UnidentifiedImageError, OSError, ValueError):
+        return "not_an_image"
+    if fmt not in _DECODABLE_FORMATS:
+        return "not_an_image"
+    if fmt == "JPEG" and mode == "CMYK":
+        return "cmyk"
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - 16))
+        tail = handle.read()
+    if fmt == "JPEG" and b"\xff\xd9" not in tail:
+        return "truncated"
+    if fmt == "PNG" and b"IEND" not in tail:
+        return "truncated"
+    return None
+
+
+def scan_class_folders(split_dir: Path, class_names: tuple[str, ...] | None = None) -> FolderScan:
+    """Lists `split_dir/<class>/*` images with integer labels, classes in sorted order (like flow_from_directory).
+
+    Paths come class-interleaved (round robin), so a prefix of the list is class-balanced.
+
+    Args:
+        split_dir: e.g. `.../imagenette2-160/train`.
+        class_names: Expected classes (the train split's, when scanning val); None to discover them.
+
+    Raises:
+        FolderLayoutError: missing folder, no class folders, an empty class folder, or classes that differ
+            from `class_names`.
+    """
+    split_dir = Path(split_dir)
+    if not split_dir.is_dir():
+        raise FolderLayoutError(
+            f"{split_dir} does not exist; expected a tree DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg"
+        )
+    found = tuple(sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    if not found:
+        raise FolderLayoutError(f"{split_dir} has no class folders; expected {split_dir}/<class>/<image files>")
+    if class_names is not None and found != class_names:
+        missing = sorted(set(class_names) - set(found))
+        extra = sorted(set(found) - set(class_names))
+        raise FolderLayoutError(f"{split_dir} classes differ from train: missing {missing}, extra {extra}")
+    skipped: dict[str, int] = {}
+    per_class: list[list[str]] = []
+    for name in found:
+        files = sorted(p for p in (split_dir / name).iterdir() if p.is_file() and not p.name.startswith("."))
+        good = []
+        for path in files:
+            reason = check_image_file(path)
+            if reason is None:
+                good.append(str(path))
+            else:
+                skipped[reason] = skipped.get(reason, 0) + 1
+        if not good:
+            raise FolderLayoutError(f"class folder {split_dir / name} has no readable images")
+        per_class.append(good)
+    paths: list[str] = []
+    labels: list[int] = []
+    for row in itertools.zip_longest(*per_class):
+        for label, path in enumerate(row):
+            if path is not None:
+                paths.append(path)
+                labels.append(label)
+    return FolderScan(tuple(paths), np.asarray(labels, np.int32), found, skipped)

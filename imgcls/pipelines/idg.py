@@ -1,0 +1,99 @@
+"""The legacy baseline: the real Keras `ImageDataGenerator` (never a re-implementation).
+
+Keras 3 keeps it at `keras.src.legacy.preprocessing.image` (tf.keras re-exports the same class); this is the only
+module that imports it. Arrays go through `flow`; image files through `flow_from_dataframe`, which is the same
+`BatchFromFilesMixin` reader as `flow_from_directory` but takes an explicit file list, so `idg` and `tfdata` read
+exactly the same files (after the folder scan's skip policy and any `--limit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from keras.src.legacy.preprocessing.image import ImageDataGenerator
+
+from imgcls.augment import AugmentSpec
+from imgcls.data.sources import DataSet, Split
+from imgcls.pipelines.base import InputConfig, register_pipeline, replace_options
+
+IDG_IMPLEMENTATION = "keras.src.legacy.preprocessing.image.ImageDataGenerator"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdgOptions:
+    """`workers` > 1 runs the iterator in Keras's thread pool; 1 (the Keras 3 default) is synchronous."""
+
+    workers: int = 1
+    use_multiprocessing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"`workers` must be >= 1, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class IdgPipeline:
+    name: str = "idg"
+    opts: IdgOptions = field(default_factory=IdgOptions)
+
+    def options(self) -> dict[str, Any]:
+        return {**asdict(self.opts), "implementation": IDG_IMPLEMENTATION}
+
+    def _iterator(self, split: Split, config: InputConfig, spec: AugmentSpec, shuffle: bool) -> Any:
+        generator = ImageDataGenerator(**spec.idg_kwargs())
+        if split.images is not None:
+            iterator = generator.flow(
+                split.images, split.labels, batch_size=config.batch_size, shuffle=shuffle, seed=config.seed
+            )
+        else:
+            import pandas as pd  # flow_from_dataframe's own input type
+
+            frame = pd.DataFrame({"filename": list(split.paths), "label": split.labels.astype(str)})
+            iterator = generator.flow_from_dataframe(
+                frame,
+                x_col="filename",
+                y_col="label",
+                classes=[str(i) for i in range(int(split.labels.max()) + 1)],
+                target_size=config.image_size,
+                color_mode="rgb" if config.channels == 3 else "grayscale",
+                class_mode="sparse",
+                batch_size=config.batch_size,
+                shuffle=shuffle,
+                seed=config.seed,
+                interpolation=spec.resize_interpolation,
+                validate_filenames=False,  # the folder scan already checked every file
+            )
+        iterator.workers = self.opts.workers
+        iterator.use_multiprocessing = self.opts.use_multiprocessing
+        return iterator
+
+    def train_data(self, data: DataSet, config: InputConfig) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """An endless generator over the IDG iterator's own endless `next()` (it reshuffles every pass).
+
+        Keras would stop a finite PyDataset early when steps x epochs exceed one pass; a generator runs as long
+        as the runner asks. Keras's TF trainer wraps both the same way (`from_generator` + prefetch), so this is
+        how Keras 3 really feeds an ImageDataGenerator. Partial last batches are dropped, like tf.data's
+        `drop_remainder=True`, so both pipelines train the same number of full batches.
+        """
+        iterator = self._iterator(data.train, config, config.augment, shuffle=True)
+
+        def endless() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            while True:
+                images, labels = next(iterator)
+                if len(labels) == config.batch_size:
+                    yield images, labels.astype(np.int32)
+
+        return endless()
+
+    def eval_data(self, data: DataSet, config: InputConfig) -> Any:
+        return self._iterator(data.test, config, config.augment.without_augmentation(), shuffle=False)
+
+
+def _factory(**overrides: Any) -> IdgPipeline:
+    return IdgPipeline(opts=replace_options(IdgOptions(), overrides, "idg"))
+
+
+register_pipeline("idg", _factory)

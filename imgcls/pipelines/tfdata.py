@@ -1,0 +1,190 @@
+"""tf.data pipelines with every optimisation a switchable option.
+
+The graph, in order, and why:
+  source      arrays (`from_tensor_slices`) or file paths + labels
+  shuffle     early, on cheap elements (paths / in-memory rows), when nothing is cached
+  read        `tf.io.read_file`, optionally through `interleave` (parallel reads; files only)
+  decode      decode JPEG/PNG to 3 (or 1) channels + resize to the workload's size, kept uint8
+  cache       `cache_at="decode"`: before the shuffle, so every epoch is reshuffled from the cache
+  augment     one fused affine warp per image, or per batch when `vectorize` (fewer, larger ops)
+  batch       `drop_remainder=True`: static shapes, same steps as the idg baseline
+  cache       `cache_at="augment"`: freezes augmentation after the first epoch (a measured trade-off)
+  repeat      endless; the runner sets steps per epoch
+  prefetch    overlaps input with the train step
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import tensorflow as tf
+
+from imgcls.augment import PREPROCESSORS, AugmentSpec
+from imgcls.data.sources import DataSet, Split
+from imgcls.pipelines.base import InputConfig, register_pipeline, replace_options
+
+AUTOTUNE = -1  # tf.data.AUTOTUNE; spelled out so options print and serialise as plain ints
+
+
+@dataclass(frozen=True, kw_only=True)
+class TfDataOptions:
+    """tf.data knobs. `None` means off; `AUTOTUNE` (-1) lets tf.data tune the value."""
+
+    map_parallel: int | None = AUTOTUNE
+    prefetch: int | None = AUTOTUNE
+    cache: str = "off"  # off | memory | file
+    cache_at: str = "decode"  # decode | augment
+    cache_dir: str | None = None  # for cache="file"; a temporary folder when None
+    interleave_cycle: int | None = None  # files only: parallel reads through interleave
+    interleave_parallel: int | None = AUTOTUNE
+    deterministic: bool = False
+    vectorize: bool = True  # augment per batch (True) or per image (False)
+    shuffle_buffer: int = 10_000
+    private_threadpool: int | None = None
+    max_intra_op: int | None = None
+    autotune_ram_budget_mb: int | None = None
+    autotune_cpu_budget: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cache not in ("off", "memory", "file"):
+            raise ValueError(f"`cache` must be off, memory or file, got {self.cache!r}")
+        if self.cache_at not in ("decode", "augment"):
+            raise ValueError(f"`cache_at` must be decode or augment, got {self.cache_at!r}")
+        if self.shuffle_buffer < 1:
+            raise ValueError(f"`shuffle_buffer` must be >= 1, got {self.shuffle_buffer}")
+        for name in ("map_parallel", "prefetch", "interleave_cycle", "interleave_parallel"):
+            value = getattr(self, name)
+            if value is not None and value != AUTOTUNE and value < 1:
+                raise ValueError(f"`{name}` must be off, autotune or >= 1, got {value}")
+
+
+# The tool's best default for a small CPU machine: parallel everything, autotuned, vectorised augmentation.
+TUNED = TfDataOptions()
+# What a first tf.data port looks like: sequential map, no prefetch, no cache, per-image augmentation.
+NAIVE = TfDataOptions(map_parallel=None, prefetch=None, vectorize=False, deterministic=True)
+
+
+def _decode_and_resize(path: tf.Tensor, config: InputConfig) -> tf.Tensor:
+    raw = tf.io.read_file(path)
+    return _decode_bytes(raw, config)
+
+
+def _decode_bytes(raw: tf.Tensor, config: InputConfig) -> tf.Tensor:
+    image = tf.io.decode_image(raw, channels=config.channels, expand_animations=False)
+    image = tf.image.resize(image, config.image_size, method=config.augment.resize_interpolation)
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+    image.set_shape([*config.image_size, config.channels])
+    return image
+
+
+def _augment_and_preprocess(images: tf.Tensor, spec: AugmentSpec, per_image: bool) -> tf.Tensor:
+    x = tf.cast(images, tf.float32)
+    if spec.has_warp:
+        x = spec.augment_batch(x[None])[0] if per_image else spec.augment_batch(x)
+    return PREPROCESSORS[spec.preprocess](x)
+
+
+@dataclass(frozen=True)
+class TfDataPipeline:
+    """A tf.data pipeline; `options` holds every knob."""
+
+    name: str = "tfdata"
+    opts: TfDataOptions = field(default_factory=TfDataOptions)
+
+    def options(self) -> dict[str, Any]:
+        return asdict(self.opts)
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in asdict(self.opts).items() if v != getattr(TfDataOptions(), k)}
+        return f"TfDataPipeline({self.name!r}, {changed})"
+
+    # -- pieces ---------------------------------------------------------------------------------------------
+    def _tf_options(self) -> tf.data.Options:
+        options = tf.data.Options()
+        options.deterministic = self.opts.deterministic
+        if self.opts.private_threadpool is not None:
+            options.threading.private_threadpool_size = self.opts.private_threadpool
+        if self.opts.max_intra_op is not None:
+            options.threading.max_intra_op_parallelism = self.opts.max_intra_op
+        if self.opts.autotune_ram_budget_mb is not None:
+            options.autotune.ram_budget = self.opts.autotune_ram_budget_mb * 1024 * 1024
+        if self.opts.autotune_cpu_budget is not None:
+            options.autotune.cpu_budget = self.opts.autotune_cpu_budget
+        return options
+
+    def _map(self, ds: tf.data.Dataset, fn: Any) -> tf.data.Dataset:
+        if self.opts.map_parallel is None:  # sequential: `deterministic` has no meaning (and TF warns)
+            return ds.map(fn)
+        return ds.map(fn, num_parallel_calls=self.opts.map_parallel, deterministic=self.opts.deterministic)
+
+    def _cache(self, ds: tf.data.Dataset, tag: str) -> tf.data.Dataset:
+        if self.opts.cache == "memory":
+            return ds.cache()
+        if self.opts.cache == "file":
+            import tempfile
+
+            folder = self.opts.cache_dir or tempfile.mkdtemp(prefix="imgcls-tfdata-cache-")
+            return ds.cache(f"{folder}/{tag}")
+        return ds
+
+    def _load(self, split: Split, config: InputConfig, shuffle: bool) -> tf.data.Dataset:
+        """Source -> (early shuffle) -> read -> decode: elements `(uint8 image [H,W,C], int32 label)`."""
+        if split.images is not None:
+            ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
+            if shuffle:
+                ds = ds.shuffle(min(self.opts.shuffle_buffer, len(split)), seed=config.seed)
+            return ds
+        ds = tf.data.Dataset.from_tensor_slices((list(split.paths), split.labels))
+        if shuffle:
+            # Shuffling paths is free, so the whole list is shuffled whatever the buffer knob says.
+            ds = ds.shuffle(len(split), seed=config.seed, reshuffle_each_iteration=True)
+        if self.opts.interleave_cycle is not None:
+            ds = ds.interleave(
+                lambda p, y: tf.data.Dataset.from_tensors((tf.io.read_file(p), y)),
+                cycle_length=self.opts.interleave_cycle,
+                num_parallel_calls=self.opts.interleave_parallel,
+                deterministic=self.opts.deterministic,
+            )
+            return self._map(ds, lambda raw, y: (_decode_bytes(raw, config), y))
+        return self._map(ds, lambda p, y: (_decode_and_resize(p, config), y))
+
+    # -- the protocol ---------------------------------------------------------------------------------------
+    def train_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
+        spec = config.augment
+        cached_early = self.opts.cache != "off" and self.opts.cache_at == "decode"
+        ds = self._load(data.train, config, shuffle=self.opts.cache == "off")
+        if cached_early:
+            ds = self._cache(ds, "decoded")
+            ds = ds.shuffle(min(self.opts.shuffle_buffer, len(data.train)), seed=config.seed)
+        if self.opts.vectorize:
+            ds = ds.batch(config.batch_size, drop_remainder=True)
+            ds = self._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, per_image=False), y))
+        else:
+            ds = self._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, per_image=True), y))
+            ds = ds.batch(config.batch_size, drop_remainder=True)
+        if self.opts.cache != "off" and self.opts.cache_at == "augment":
+            ds = self._cache(ds, "augmented")
+            ds = ds.shuffle(max(1, self.opts.shuffle_buffer // config.batch_size), seed=config.seed)
+        ds = ds.repeat()
+        if self.opts.prefetch is not None:
+            ds = ds.prefetch(self.opts.prefetch)
+        return ds.with_options(self._tf_options())
+
+    def eval_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
+        spec = config.augment.without_augmentation()
+        ds = self._load(data.test, config, shuffle=False)
+        ds = ds.batch(config.batch_size)
+        ds = self._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, per_image=False), y))
+        if self.opts.prefetch is not None:
+            ds = ds.prefetch(self.opts.prefetch)
+        return ds.with_options(self._tf_options())
+
+
+def _factory(name: str, defaults: TfDataOptions, **overrides: Any) -> TfDataPipeline:
+    return TfDataPipeline(name=name, opts=replace_options(defaults, overrides, name))
+
+
+register_pipeline("tfdata", functools.partial(_factory, "tfdata", TUNED))
+register_pipeline("tfdata-naive", functools.partial(_factory, "tfdata-naive", NAIVE))

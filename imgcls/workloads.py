@@ -1,0 +1,144 @@
+"""Workloads: a data set + image size + model + augmentation spec + defaults, one declared object each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+from imgcls import models
+from imgcls.augment import AugmentSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workload:
+    """One benchmark workload.
+
+    Attributes:
+        name: The CLI word (`--workload NAME`).
+        dataset: Key into `imgcls.data.sources.DATASETS`.
+        image_size: (height, width) the model takes; file inputs are resized to it.
+        channels: Image channels the model takes.
+        build_model: `fn(input_shape, num_classes, **model_kwargs) -> keras.Model` (uncompiled).
+        augment: The workload's reference augmentation (`--augment seed`); `none` keeps its preprocessing only.
+        batch_size: Default batch size.
+        epochs: Default epochs.
+        steps_per_epoch: Default steps per epoch (None = the whole training split).
+        target_accuracy: Default validation accuracy for time-to-accuracy.
+        learning_rate: Adam learning rate.
+        description: One line for `bench list`.
+    """
+
+    name: str
+    dataset: str
+    image_size: tuple[int, int]
+    channels: int
+    build_model: Callable[..., keras.Model]
+    augment: AugmentSpec
+    batch_size: int = 128
+    epochs: int = 1
+    steps_per_epoch: int | None = None
+    target_accuracy: float = 0.9
+    learning_rate: float = 1e-3
+    description: str = ""
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (*self.image_size, self.channels)
+
+    def augment_spec(self, which: str) -> AugmentSpec:
+        """`seed` -> the workload's augmentation; `none` -> the same preprocessing, no random transform."""
+        if which == "seed":
+            return self.augment
+        if which == "none":
+            return self.augment.without_augmentation()
+        raise ValueError(f"Unknown augmentation {which!r}; known: seed, none")
+
+
+_WORKLOADS: dict[str, Workload] = {}
+
+
+def register_workload(workload: Workload) -> Workload:
+    if workload.name in _WORKLOADS:
+        raise ValueError(f"Workload {workload.name!r} registered twice")
+    _WORKLOADS[workload.name] = workload
+    return workload
+
+
+def get_workload(name: str) -> Workload:
+    if name not in _WORKLOADS:
+        raise ValueError(f"Unknown workload {name!r}; known: {', '.join(list_workloads())}")
+    return _WORKLOADS[name]
+
+
+def list_workloads() -> list[str]:
+    return list(_WORKLOADS)
+
+
+# The seed trained MNIST and CIFAR-10 without augmentation; their `seed` specs are the classic Keras examples'
+# ImageDataGenerator arguments, so the input side has real per-image work. Imagenette's is the seed's own
+# ImageDataGenerator(rescale=1./255, shear_range=0.2, zoom_range=0.2, horizontal_flip=True); note IDG reads
+# shear_range in degrees, so 0.2 is a tiny shear -- kept verbatim, it is what the seed ran.
+register_workload(
+    Workload(
+        name="mnist",
+        dataset="mnist",
+        image_size=(28, 28),
+        channels=1,
+        build_model=models.mnist_cnn,
+        augment=AugmentSpec(name="seed", rotation_deg=10, width_shift=0.1, height_shift=0.1, zoom=0.1),
+        batch_size=128,
+        epochs=1,
+        target_accuracy=0.97,
+        description="MNIST 28x28x1 arrays, the seed's simple CNN",
+    )
+)
+register_workload(
+    Workload(
+        name="cifar10",
+        dataset="cifar10",
+        image_size=(32, 32),
+        channels=3,
+        build_model=models.cifar10_cnn,
+        augment=AugmentSpec(name="seed", width_shift=0.1, height_shift=0.1, horizontal_flip=True),
+        batch_size=128,
+        epochs=1,
+        steps_per_epoch=100,
+        target_accuracy=0.6,
+        description="CIFAR-10 32x32x3 arrays, the seed's deeper CNN with dropout",
+    )
+)
+register_workload(
+    Workload(
+        name="imagenette",
+        dataset="imagenette",
+        image_size=(160, 160),
+        channels=3,
+        build_model=models.imagenette_cnn,
+        augment=AugmentSpec(name="seed", shear_deg=0.2, zoom=0.2, horizontal_flip=True),
+        batch_size=32,
+        epochs=1,
+        steps_per_epoch=50,
+        target_accuracy=0.5,
+        description="Imagenette JPEG class folders at 160 px, the seed's basic CNN",
+    )
+)
+register_workload(
+    Workload(
+        name="imagenette-vgg16",
+        dataset="imagenette",
+        image_size=(224, 224),
+        channels=3,
+        build_model=models.vgg16_transfer,
+        augment=AugmentSpec(name="seed", shear_deg=0.2, zoom=0.2, horizontal_flip=True, preprocess="vgg16"),
+        batch_size=32,
+        epochs=1,
+        steps_per_epoch=10,
+        target_accuracy=0.8,
+        description="Imagenette JPEG class folders at 224 px, frozen VGG16 base + new head (transfer)",
+        model_kwargs={"weights": "imagenet"},
+    )
+)
