@@ -17,6 +17,7 @@ from pathlib import Path
 # Quiet TF's C++ start-up chatter before TensorFlow is imported anywhere; the user sees our lines.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bench.knobs import add_knob_arguments, knob_values  # noqa: E402
 from imgcls.data.sources import DATA_DIR_ENV, list_data_modes  # noqa: E402
 from imgcls.errors import UserFacingError  # noqa: E402
 from imgcls.pipelines import list_pipelines  # noqa: E402
@@ -56,6 +57,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit-test", type=_positive_int, default=None, help="use only the first N test examples")
     parser.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and TF")
     parser.add_argument("--weights", default=None, help="imagenette-vgg16 only: imagenet | none | PATH to an .h5 file")
+    parser.add_argument(
+        "--image-size", type=_positive_int, default=None, help="square image size override (file inputs only)"
+    )
     parser.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default results/)")
 
 
@@ -66,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="train one workload through one pipeline and record it")
     _add_run_arguments(run)
+    add_knob_arguments(run)
     run.set_defaults(handler=cmd_run)
 
     report = commands.add_parser("report", help="table every record in results/runs.jsonl")
@@ -86,9 +91,12 @@ def config_from_args(args: argparse.Namespace):  # -> RunConfig (imported lazily
 
     if args.weights is not None and "weights" not in get_workload(args.workload).model_kwargs:
         raise UserFacingError(f"--weights applies to imagenette-vgg16 only, not {args.workload}")
+    pipeline_options, run_fields = knob_values(args)
     return RunConfig(
         workload=args.workload,
         pipeline=args.pipeline,
+        pipeline_options=pipeline_options,
+        **run_fields,
         data=args.data,
         data_dir=args.data_dir,
         limit_train=args.limit,
@@ -101,6 +109,7 @@ def config_from_args(args: argparse.Namespace):  # -> RunConfig (imported lazily
         pipeline_batches=args.pipeline_batches,
         seed=args.seed,
         weights=args.weights,
+        image_size=args.image_size,
     )
 
 

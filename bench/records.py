@@ -64,12 +64,18 @@ class RunRecord:
     step_ms_std: float | None = None
     first_step_sec: float | None = None
     first_epoch_sec: float | None = None
+    compile_sec_est: float | None = None  # first step minus a steady step: tracing (+ XLA compile)
     epoch_sec: list[float] = field(default_factory=list)
     step_sec: list[float] = field(default_factory=list)
     # pipeline alone
     pipeline_images_per_sec: float | None = None
     pipeline_first_batch_sec: float | None = None
     pipeline_batches: int | None = None
+    stage_images_per_sec: dict[str, float] = field(default_factory=dict)  # tf.data prefixes, in graph order
+    slowest_stage: str | None = None
+    # model alone, same process
+    ceiling_images_per_sec: float | None = None
+    input_bound_pct: float | None = None
     # accuracy
     val_accuracy: float | None = None
     val_loss: float | None = None

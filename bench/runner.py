@@ -49,9 +49,12 @@ class RunConfig:
     xla: bool = False
     steps_per_execution: int = 1
     weights: str | None = None
+    image_size: int | None = None  # square override of the workload's image size (e.g. small VGG16 in tests)
+    ceiling_steps: int = 12  # steps of the same model on one constant batch after training (0 = skip)
+    stage_batches: int = 8  # batches per tf.data stage prefix timed (0 = skip)
 
     def key_fields(self) -> dict[str, Any]:
-        """The fields that make two runs comparable repeats (everything but paths and limits of timing)."""
+        """The fields that make two runs comparable repeats (everything but where the data lives)."""
         fields = dataclasses.asdict(self)
         fields.pop("data_dir")
         return fields
@@ -164,8 +167,10 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.steps_per_epoch = steps
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
+    image_size = (config.image_size, config.image_size) if config.image_size else workload.image_size
+    input_shape = (*image_size, workload.channels)
     input_config = InputConfig(
-        image_size=workload.image_size,
+        image_size=image_size,
         channels=workload.channels,
         augment=spec,
         batch_size=resolved.batch_size,
@@ -180,6 +185,13 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.pipeline_images_per_sec = alone.images_per_sec
     record.pipeline_first_batch_sec = alone.first_batch_sec
     record.pipeline_batches = alone.batches
+    if config.stage_batches and hasattr(pipeline, "stage_datasets"):
+        _say(f"[{label}] timing tf.data stage prefixes ({config.stage_batches} batches each)...")
+        stages = pipeline.stage_datasets(data, input_config)
+        record.stage_images_per_sec = {
+            name: time_pipeline(ds, config.stage_batches + 1).images_per_sec for name, ds in stages.items()
+        }
+        record.slowest_stage = slowest_stage(record.stage_images_per_sec)
 
     # 2. Model fed by the pipeline.
     if config.mixed_precision != "off":
@@ -188,7 +200,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     if config.weights is not None:
         model_kwargs["weights"] = config.weights
     record.model_weights = model_kwargs.get("weights")
-    model = workload.build_model(workload.input_shape, data.num_classes, **model_kwargs)
+    model = workload.build_model(input_shape, data.num_classes, **model_kwargs)
     _compile(model, workload, config)
     timer = StepTimer()
     progress = ProgressLine(label, resolved.epochs, steps, resolved.batch_size)
@@ -210,6 +222,8 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.step_ms_p50, record.step_ms_p95 = steady.step_ms_p50, steady.step_ms_p95
     record.step_ms_mean, record.step_ms_std = steady.step_ms_mean, steady.step_ms_std
     record.first_step_sec, record.first_epoch_sec = steady.first_step_sec, steady.first_epoch_sec
+    # The first step pays tracing (and XLA compilation with --xla); what it costs beyond a steady step.
+    record.compile_sec_est = max(0.0, steady.first_step_sec - steady.step_ms_p50 / 1e3)
     record.epoch_sec, record.step_sec = timer.log.epoch_sec, timer.log.step_sec
     record.final_train_loss = timer.log.last_loss
     record.gpu_peak_mem_tf_mb = resources.tf_gpu_peak_mb()
@@ -223,6 +237,14 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
         _say(f"[{label}] evaluating on {len(data.test)} held-out examples...")
         loss, accuracy = model.evaluate(eval_data, verbose=0)
         record.val_loss, record.val_accuracy = float(loss), float(accuracy)
+
+    # 4. The ceiling in this same process: the same compiled model on one constant batch (after evaluation,
+    #    because training on one batch changes the weights). input-bound % = 1 - end-to-end / ceiling.
+    if config.ceiling_steps:
+        _say(f"[{label}] measuring the model alone on a constant batch ({config.ceiling_steps} steps)...")
+        ceiling = measure_ceiling(model, data, input_config, config.ceiling_steps, images_per_step)
+        record.ceiling_images_per_sec = ceiling
+        record.input_bound_pct = 100.0 * max(0.0, 1.0 - record.train_images_per_sec / ceiling)
     record.peak_host_rss_mb = resources.peak_host_rss_mb()
     record.wall_sec = time.perf_counter() - wall_start
     if config.mixed_precision != "off":
@@ -240,6 +262,22 @@ def knobs_of(config: RunConfig) -> dict[str, Any]:
     if config.steps_per_execution != 1:
         knobs["steps_per_execution"] = config.steps_per_execution
     return knobs
+
+
+def slowest_stage(rates: dict[str, float]) -> str | None:
+    """The first stage whose rate is the minimum of its prefix: where throughput is lost."""
+    if not rates:
+        return None
+    return min(rates, key=lambda name: rates[name])
+
+
+def measure_ceiling(model: keras.Model, data: DataSet, config: InputConfig, steps: int, images_per_step: int) -> float:
+    """Steady-state images/s of `model` fed one constant in-memory batch (the synthetic pipeline)."""
+    synthetic = build_pipeline("synthetic")
+    timer = StepTimer()
+    warmup = min(2, max(0, steps - 2))
+    model.fit(synthetic.train_data(data, config), epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    return summarize_steps(timer.log, images_per_step, warmup).images_per_sec
 
 
 def new_record(config: RunConfig) -> RunRecord:

@@ -129,8 +129,11 @@ class TfDataPipeline:
             return ds.cache(f"{folder}/{tag}")
         return ds
 
-    def _load(self, split: Split, config: InputConfig, shuffle: bool) -> tf.data.Dataset:
-        """Source -> (early shuffle) -> read -> decode: elements `(uint8 image [H,W,C], int32 label)`."""
+    def _load(self, split: Split, config: InputConfig, shuffle: bool, stop: str = "decode") -> tf.data.Dataset:
+        """Source -> (early shuffle) -> read -> decode: elements `(uint8 image [H,W,C], int32 label)`.
+
+        `stop="read"` ends after reading file bytes (the first stage of the per-stage timing).
+        """
         if split.images is not None:
             ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
             if shuffle:
@@ -147,11 +150,15 @@ class TfDataPipeline:
                 num_parallel_calls=self.opts.interleave_parallel,
                 deterministic=self.opts.deterministic,
             )
+            if stop == "read":
+                return ds
             return self._map(ds, lambda raw, y: (_decode_bytes(raw, config), y))
+        if stop == "read":
+            return self._map(ds, lambda p, y: (tf.io.read_file(p), y))
         return self._map(ds, lambda p, y: (_decode_and_resize(p, config), y))
 
-    # -- the protocol ---------------------------------------------------------------------------------------
-    def train_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
+    def _train_graph(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
+        """The training graph up to (not including) repeat and prefetch."""
         spec = config.augment
         cached_early = self.opts.cache != "off" and self.opts.cache_at == "decode"
         ds = self._load(data.train, config, shuffle=self.opts.cache == "off")
@@ -167,10 +174,32 @@ class TfDataPipeline:
         if self.opts.cache != "off" and self.opts.cache_at == "augment":
             ds = self._cache(ds, "augmented")
             ds = ds.shuffle(max(1, self.opts.shuffle_buffer // config.batch_size), seed=config.seed)
-        ds = ds.repeat()
+        return ds
+
+    # -- the protocol ---------------------------------------------------------------------------------------
+    def train_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
+        ds = self._train_graph(data, config).repeat()
         if self.opts.prefetch is not None:
             ds = ds.prefetch(self.opts.prefetch)
         return ds.with_options(self._tf_options())
+
+    def stage_datasets(self, data: DataSet, config: InputConfig) -> dict[str, tf.data.Dataset]:
+        """Growing prefixes of the training graph, in order (Plumber-style per-stage throughput).
+
+        Each prefix is batched (if it is not yet) so Python's per-element cost does not mask the stage's own;
+        the slowest prefix rate bounds the whole pipeline, and the first stage whose rate drops names the culprit.
+        """
+        batch = config.batch_size
+        stages: dict[str, tf.data.Dataset] = {}
+        if data.train.paths is not None:
+            stages["read"] = self._load(data.train, config, shuffle=True, stop="read").batch(batch)
+            stages["decode"] = self._load(data.train, config, shuffle=True).batch(batch)
+        else:
+            stages["source"] = self._load(data.train, config, shuffle=True).batch(batch)
+        stages["augment_batch"] = self._train_graph(data, config)
+        stages = {name: ds.repeat().with_options(self._tf_options()) for name, ds in stages.items()}
+        stages["prefetch"] = self.train_data(data, config)
+        return stages
 
     def eval_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
         spec = config.augment.without_augmentation()

@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny generated data sets in the real formats, an isolated cache and results folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from imgcls.data.generated import make_arrays, write_jpeg_tree  # noqa: E402
+from imgcls.data.sources import DATA_DIR_ENV, DATASETS, DataSet, Split, load_folder_tree  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generated data goes to a per-session temp cache, never the user's ~/.cache."""
+    monkeypatch.setenv("IMGCLS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def tiny_arrays(name: str = "mnist", n_train: int = 512, n_test: int = 128, seed: int = 0) -> DataSet:
+    """A small learnable generated arrays data set shaped like `name` (mnist or cifar10)."""
+    info = DATASETS[name]
+    x_train, y_train, x_test, y_test = make_arrays(n_train, n_test, info.image_shape, seed=seed)
+    return DataSet(
+        name=name,
+        kind="generated",
+        source=f"tiny generated {name} {n_train}/{n_test}",
+        class_names=info.class_names,
+        train=Split(labels=y_train.astype(np.int32), images=x_train),
+        test=Split(labels=y_test.astype(np.int32), images=x_test),
+    )
+
+
+@pytest.fixture(scope="session")
+def mnist_tiny() -> DataSet:
+    return tiny_arrays("mnist")
+
+
+@pytest.fixture(scope="session")
+def cifar_tiny() -> DataSet:
+    return tiny_arrays("cifar10")
+
+
+@pytest.fixture(scope="session")
+def jpeg_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated Imagenette-layout JPEG tree: 10 classes x (8 train, 2 val), shorter side 64 px."""
+    root = tmp_path_factory.mktemp("jpegs") / "imagenette2-tiny"
+    return write_jpeg_tree(root, {"train": 8, "val": 2}, DATASETS["imagenette"].class_names, shorter_side=64)
+
+
+@pytest.fixture(scope="session")
+def imagenette_tiny(jpeg_tree: Path) -> DataSet:
+    return load_folder_tree(DATASETS["imagenette"], jpeg_tree, kind="generated")
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    return tmp_path / "results"
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    """The real data directory from $IMGCLS_DATA_DIR; the test is skipped without one."""
+    value = os.environ.get(DATA_DIR_ENV)
+    if not value or not Path(value).expanduser().is_dir():
+        pytest.skip(f"no real data directory (set {DATA_DIR_ENV}, e.g. by unpacking shared/data)")
+    return Path(value).expanduser()
