@@ -78,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--workload", default=None, help="only this workload")
     report.set_defaults(handler=cmd_report)
 
+    matrix = commands.add_parser("matrix", help="run a TOML sweep, each cell in a fresh process (resumable)")
+    matrix.add_argument("spec", help="a spec file, or a shipped spec name: quick, full, accuracy")
+    matrix.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default results/)")
+    matrix.add_argument("--data-dir", default=None, help=f"data directory for every cell (default ${DATA_DIR_ENV})")
+    matrix.add_argument("--force", action="store_true", help="rerun cells that are already recorded")
+    matrix.add_argument("--cell-timeout", type=float, default=3600, help="seconds before a cell is killed")
+    matrix.set_defaults(handler=cmd_matrix)
+
+    cell = commands.add_parser("run-config", help=argparse.SUPPRESS)  # internal: one matrix cell
+    cell.add_argument("payload", help="JSON {config, run_id}")
+    cell.add_argument("--results", default=DEFAULT_RESULTS)
+    cell.set_defaults(handler=cmd_run_config)
+
     listing = commands.add_parser("list", help="name the workloads, pipelines and data sources")
     listing.set_defaults(handler=cmd_list)
 
@@ -122,6 +135,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     record = run_and_record(config, results)
     print(table_text([json.loads(record.to_json())]))
     print(f"recorded run {record.run_id} in {results / 'runs.jsonl'} ({record.wall_sec:.1f} s)")
+    return 0
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from bench.matrix import run_matrix
+
+    failures = run_matrix(
+        args.spec, Path(args.results), force=args.force, data_dir=args.data_dir, timeout_sec=args.cell_timeout
+    )
+    print(f"records in {Path(args.results) / 'runs.jsonl'}; `python -m bench report` tables them")
+    return 1 if failures else 0
+
+
+def cmd_run_config(args: argparse.Namespace) -> int:
+    from bench.runner import RunConfig, run_and_record
+
+    payload = json.loads(args.payload)
+    run_and_record(RunConfig(**payload["config"]), Path(args.results), run_id=payload.get("run_id"))
     return 0
 
 

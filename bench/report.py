@@ -24,10 +24,21 @@ CEILING_MATCH = ["workload", "batch_size", "training_knobs"]
 TRAINING_KNOBS = ("mixed_precision", "xla", "steps_per_execution")
 
 
+def _knob_value(value: Any) -> str:
+    if value is None:
+        return "off"
+    if value == -1 and not isinstance(value, bool):
+        return "autotune"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def knobs_label(knobs: dict[str, Any] | None) -> str:
+    """`prefetch=off,xla=on`, or `default` when nothing was set away from the preset."""
     if not knobs:
         return "default"
-    return ",".join(f"{k}={v}" for k, v in sorted(knobs.items()))
+    return ",".join(f"{k}={_knob_value(v)}" for k, v in sorted(knobs.items()))
 
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -57,6 +68,9 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
         val_accuracy=("val_accuracy", "median"),
         peak_host_rss_mb=("peak_host_rss_mb", "max"),
         window_steps=("window_steps", "median"),
+        input_bound_pct=("input_bound_pct", "median"),
+        slowest_stage=("slowest_stage", lambda v: v.mode().iloc[0] if v.notna().any() else None),
+        compile_sec_est=("compile_sec_est", "median"),
     ).reset_index()
 
     idg = table[table["pipeline"] == "idg"].groupby(IDG_MATCH, dropna=False)["images_per_sec"].median()
@@ -86,6 +100,8 @@ DISPLAY_COLUMNS = {
     "pipeline_images_per_sec": "pipeline-only img/s",
     "speedup_vs_idg": "x idg",
     "fraction_of_ceiling": "of ceiling",
+    "input_bound_pct": "input-bound %",
+    "slowest_stage": "slowest stage",
     "val_accuracy": "val acc",
     "peak_host_rss_mb": "peak RSS MB",
     "runs": "runs",
@@ -114,10 +130,68 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
     out["pipeline_images_per_sec"] = table["pipeline_images_per_sec"].map(lambda v: num(v, ",.0f"))
     out["speedup_vs_idg"] = table["speedup_vs_idg"].map(lambda v: num(v, ".2f"))
     out["fraction_of_ceiling"] = table["fraction_of_ceiling"].map(lambda v: num(v, ".0%"))
+    out["input_bound_pct"] = table["input_bound_pct"].map(lambda v: num(v, ".0f"))
+    out["slowest_stage"] = table["slowest_stage"].fillna("-")
     out["val_accuracy"] = table["val_accuracy"].map(lambda v: num(v, ".4f"))
     out["peak_host_rss_mb"] = table["peak_host_rss_mb"].map(lambda v: num(v, ",.0f"))
     out["runs"] = table["runs"]
     return out.rename(columns=DISPLAY_COLUMNS)
+
+
+def knob_analysis(table: pd.DataFrame) -> pd.DataFrame:
+    """Per workload (and data): which knob matters and by how much, from a `summarize` table.
+
+    - `best`: the fastest tf.data configuration end to end, and its gain over `tfdata-naive` and over `idg`;
+    - `most important knob`: among ablations of the `tfdata` preset (one knob changed), the one whose change
+      costs the most end-to-end throughput -- the knob that helped most;
+    - `tfdata of ceiling` and `tfdata/idg pipeline-only`: the targets the README states.
+    """
+    rows = []
+    for (workload, data), group in table.groupby(["workload", "data_source"], sort=False):
+
+        def pick(pipeline: str, knobs: str = "default", frame: pd.DataFrame = group) -> pd.Series | None:
+            match = frame[(frame["pipeline"] == pipeline) & (frame["knobs_label"] == knobs)]
+            return match.iloc[0] if len(match) else None
+
+        idg, naive, tuned, ceiling = pick("idg"), pick("tfdata-naive"), pick("tfdata"), pick("synthetic")
+        tfdata_rows = group[group["pipeline"].str.startswith("tfdata")]
+        best = tfdata_rows.loc[tfdata_rows["images_per_sec"].idxmax()] if len(tfdata_rows) else None
+        ablations = group[(group["pipeline"] == "tfdata") & (group["knobs_label"] != "default")]
+        important, cost = None, np.nan
+        if tuned is not None and len(ablations):
+            worst = ablations.loc[ablations["images_per_sec"].idxmin()]
+            important, cost = worst["knobs_label"], 1 - worst["images_per_sec"] / tuned["images_per_sec"]
+
+        def ratio(a: pd.Series | None, b: pd.Series | None, column: str = "images_per_sec") -> float:
+            return float(a[column] / b[column]) if a is not None and b is not None else np.nan
+
+        rows.append(
+            {
+                "workload": workload,
+                "data": data,
+                "idg img/s": idg["images_per_sec"] if idg is not None else np.nan,
+                "tfdata-naive img/s": naive["images_per_sec"] if naive is not None else np.nan,
+                "tfdata img/s": tuned["images_per_sec"] if tuned is not None else np.nan,
+                "ceiling img/s": ceiling["images_per_sec"] if ceiling is not None else np.nan,
+                "best tf.data": None if best is None else f"{best['pipeline']} {best['knobs_label']}",
+                "best / naive": ratio(best, naive),
+                "best / idg": ratio(best, idg),
+                "knob that helped most": None if important is None else f"{important} (costs {cost:.0%})",
+                "tfdata of ceiling": ratio(tuned, ceiling),
+                "tfdata/idg pipeline-only": ratio(tuned, idg, "pipeline_images_per_sec"),
+                "tfdata input-bound %": tuned["input_bound_pct"] if tuned is not None else np.nan,
+                "tfdata slowest stage": tuned["slowest_stage"] if tuned is not None else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def analysis_text(table: pd.DataFrame) -> str:
+    if table.empty:
+        return ""
+    frame = knob_analysis(table)
+    frame = frame.astype(object).where(frame.notna(), None)  # tabulate shows None as '-', NaN as 'nan'
+    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=",.2f", missingval="-")
 
 
 def table_text(records: list[dict[str, Any]]) -> str:
@@ -160,6 +234,8 @@ def build_report(results_dir: Path, workload: str | None = None) -> tuple[str, p
     frame = records_frame(records)
     table = summarize(frame) if not frame.empty else pd.DataFrame()
     text = table_text(records) or f"No successful runs in {path}."
+    if not table.empty:
+        text += "\n\nWhich knob matters (per workload):\n\n" + analysis_text(table)
     failures = failures_frame(records)
     if not failures.empty:
         text += "\n\nFailed runs:\n" + tabulate(failures, headers="keys", tablefmt="github", showindex=False)

@@ -300,9 +300,13 @@ def new_record(config: RunConfig) -> RunRecord:
     )
 
 
-def run_and_record(config: RunConfig, results_dir: Path, data: DataSet | None = None) -> RunRecord:
+def run_and_record(
+    config: RunConfig, results_dir: Path, data: DataSet | None = None, run_id: str | None = None
+) -> RunRecord:
     """Executes `config` and appends its record (or a failure record, then re-raises) to `results_dir`."""
     record = new_record(config)
+    if run_id:
+        record.run_id = run_id
     path = Path(results_dir) / RUNS_FILE
     try:
         execute(config, record, data)
