@@ -56,6 +56,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training examples")
     parser.add_argument("--limit-test", type=_positive_int, default=None, help="use only the first N test examples")
     parser.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and TF")
+    parser.add_argument(
+        "--target-accuracy", type=float, default=None, help="time-to-accuracy target (workload default)"
+    )
     parser.add_argument("--weights", default=None, help="imagenette-vgg16 only: imagenet | none | PATH to an .h5 file")
     parser.add_argument(
         "--image-size", type=_positive_int, default=None, help="square image size override (file inputs only)"
@@ -123,6 +126,7 @@ def config_from_args(args: argparse.Namespace):  # -> RunConfig (imported lazily
         seed=args.seed,
         weights=args.weights,
         image_size=args.image_size,
+        target_accuracy=args.target_accuracy,
     )
 
 

@@ -77,9 +77,16 @@ class RunRecord:
     ceiling_images_per_sec: float | None = None
     input_bound_pct: float | None = None
     # accuracy
-    val_accuracy: float | None = None
+    val_accuracy: float | None = None  # after the last epoch
     val_loss: float | None = None
     final_train_loss: float | None = None
+    first_epoch_loss: float | None = None  # mean training loss of epoch 1 (the determinism check)
+    epoch_val_accuracy: list[float] = field(default_factory=list)
+    epoch_val_loss: list[float] = field(default_factory=list)
+    epoch_train_loss: list[float] = field(default_factory=list)
+    target_accuracy: float | None = None
+    time_to_target_sec: float | None = None  # training seconds (evaluation excluded) until target reached
+    epochs_to_target: int | None = None
     # resources
     peak_host_rss_mb: float | None = None
     gpu_peak_mem_tf_mb: float | None = None

@@ -18,6 +18,7 @@ from typing import Any
 import keras
 
 from bench import resources
+from bench.accuracy import EpochEvaluator, time_to_target
 from bench.records import RUNS_FILE, RunRecord, append_record, config_key, environment
 from bench.timing import StepTimer, summarize_steps, time_pipeline
 from imgcls.data.sources import DataSet, load_dataset
@@ -50,6 +51,7 @@ class RunConfig:
     steps_per_execution: int = 1
     weights: str | None = None
     image_size: int | None = None  # square override of the workload's image size (e.g. small VGG16 in tests)
+    target_accuracy: float | None = None  # time-to-accuracy target (None = the workload's default)
     ceiling_steps: int = 12  # steps of the same model on one constant batch after training (0 = skip)
     stage_batches: int = 8  # batches per tf.data stage prefix timed (0 = skip)
 
@@ -166,7 +168,11 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
         )
     record.steps_per_epoch = steps
     if config.seed is not None:
-        keras.utils.set_random_seed(config.seed)
+        keras.utils.set_random_seed(config.seed)  # Python, NumPy and TF
+    if pipeline.options().get("deterministic"):
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     image_size = (config.image_size, config.image_size) if config.image_size else workload.image_size
     input_shape = (*image_size, workload.channels)
     input_config = InputConfig(
@@ -204,6 +210,15 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     _compile(model, workload, config)
     timer = StepTimer()
     progress = ProgressLine(label, resolved.epochs, steps, resolved.batch_size)
+    eval_data = pipeline.eval_data(data, input_config)
+    if eval_data is not None:
+        _say(f"[{label}] held-out evaluation after every epoch on {len(data.test)} examples")
+
+    def report_epoch(epoch: int, accuracy: float, loss: float) -> None:
+        _say(f"[{label}] epoch {epoch + 1}: val accuracy {accuracy:.4f}, val loss {loss:.4f}")
+
+    # The evaluator comes after the timer, so evaluation time stays out of the epoch's training time.
+    evaluator = EpochEvaluator(eval_data, on_result=report_epoch)
     resources.reset_tf_gpu_peak()
     _say(f"[{label}] training {resolved.epochs} epoch(s) x {steps} steps, batch {resolved.batch_size}...")
     with resources.NvmlSampler() as nvml:
@@ -211,7 +226,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
             pipeline.train_data(data, input_config),
             epochs=resolved.epochs,
             steps_per_epoch=steps,
-            callbacks=[timer, progress],
+            callbacks=[timer, progress, evaluator],
             shuffle=False,  # every pipeline shuffles itself; Keras's own shuffle would be ignored anyway
             verbose=0,
         )
@@ -231,12 +246,17 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.gpu_util_mean_pct, record.gpu_util_peak_pct = nvml.stats.util_mean_pct, nvml.stats.util_peak_pct
     record.gpu_note = nvml.stats.reason
 
-    # 3. Accuracy on the held-out split (never augmented).
-    eval_data = pipeline.eval_data(data, input_config)
-    if eval_data is not None:
-        _say(f"[{label}] evaluating on {len(data.test)} held-out examples...")
-        loss, accuracy = model.evaluate(eval_data, verbose=0)
-        record.val_loss, record.val_accuracy = float(loss), float(accuracy)
+    # 3. Accuracy on the held-out split (never augmented), per epoch, and time-to-accuracy.
+    history = evaluator.history
+    record.epoch_val_accuracy, record.epoch_val_loss = history.val_accuracy, history.val_loss
+    record.epoch_train_loss = history.train_loss
+    record.first_epoch_loss = history.train_loss[0] if history.train_loss else None
+    if history.val_accuracy:
+        record.val_accuracy, record.val_loss = history.val_accuracy[-1], history.val_loss[-1]
+        record.target_accuracy = config.target_accuracy or workload.target_accuracy
+        record.time_to_target_sec, record.epochs_to_target = time_to_target(
+            history.val_accuracy, timer.log.epoch_sec, record.target_accuracy
+        )
 
     # 4. The ceiling in this same process: the same compiled model on one constant batch (after evaluation,
     #    because training on one batch changes the weights). input-bound % = 1 - end-to-end / ceiling.

@@ -108,34 +108,42 @@ class AugmentSpec:
 
     # ---- rendering for tf.data --------------------------------------------------------------------------
     def random_affine_params(self, n: Any, seed: Any = None) -> dict[str, Any]:
-        """Draws `n` transforms with the distributions `ImageDataGenerator.get_random_transform` uses."""
+        """Draws `n` transforms with the distributions `ImageDataGenerator.get_random_transform` uses.
+
+        Args:
+            n: Number of transforms.
+            seed: Optional `[2]` int seed for stateless draws (same seed -> same transforms, whatever the
+                thread that runs it); None draws from TF's stateful generator.
+        """
         import tensorflow as tf
 
-        def uniform(limit: float) -> Any:
-            if not limit:
-                return tf.zeros([n])
-            return tf.random.uniform([n], -limit, limit)
+        split = tf.random.experimental.stateless_split(seed, num=7) if seed is not None else None
+        draws = iter(range(7))
 
-        if self.zoom:
-            zx = tf.random.uniform([n], 1.0 - self.zoom, 1.0 + self.zoom)
-            zy = tf.random.uniform([n], 1.0 - self.zoom, 1.0 + self.zoom)
-        else:
-            zx = zy = tf.ones([n])
-        flip = tf.random.uniform([n]) < 0.5 if self.horizontal_flip else tf.zeros([n], tf.bool)
+        def draw(low: float, high: float) -> Any:
+            if split is None:
+                return tf.random.uniform([n], low, high)
+            return tf.random.stateless_uniform([n], split[next(draws)], low, high)
+
+        def symmetric(limit: float) -> Any:
+            return draw(-limit, limit) if limit else tf.zeros([n])
+
+        zoom = (1.0 - self.zoom, 1.0 + self.zoom)
         return {
-            "theta": uniform(self.rotation_deg),
-            "tx": uniform(self.height_shift),  # fraction of rows, as in IDG
-            "ty": uniform(self.width_shift),  # fraction of cols
-            "shear": uniform(self.shear_deg),
-            "zx": zx,
-            "zy": zy,
-            "flip": flip,
+            "theta": symmetric(self.rotation_deg),
+            "tx": symmetric(self.height_shift),  # fraction of rows, as in IDG
+            "ty": symmetric(self.width_shift),  # fraction of cols
+            "shear": symmetric(self.shear_deg),
+            "zx": draw(*zoom) if self.zoom else tf.ones([n]),
+            "zy": draw(*zoom) if self.zoom else tf.ones([n]),
+            "flip": draw(0.0, 1.0) < 0.5 if self.horizontal_flip else tf.zeros([n], tf.bool),
         }
 
-    def augment_batch(self, images: Any) -> Any:
+    def augment_batch(self, images: Any, seed: Any = None) -> Any:
         """Applies the spec's random augmentation to a float32 batch `[B, H, W, C]` with one fused warp op.
 
-        Used per batch (`vectorize`) or per image (a batch of one). Values are not rescaled here.
+        Used per batch (`vectorize`) or per image (a batch of one). Values are not rescaled here. `seed` (a
+        `[2]` int tensor) makes the draws stateless, hence reproducible under parallel maps.
         """
         import tensorflow as tf
 
@@ -143,7 +151,7 @@ class AugmentSpec:
             return images
         shape = tf.shape(images)
         n, height, width = shape[0], shape[1], shape[2]
-        params = self.random_affine_params(n)
+        params = self.random_affine_params(n, seed)
         transforms = affine_transforms_tf(params, height, width)
         return tf.raw_ops.ImageProjectiveTransformV3(
             images=images,

@@ -79,10 +79,12 @@ def _decode_bytes(raw: tf.Tensor, config: InputConfig) -> tf.Tensor:
     return image
 
 
-def _augment_and_preprocess(images: tf.Tensor, spec: AugmentSpec, per_image: bool) -> tf.Tensor:
+def _augment_and_preprocess(
+    images: tf.Tensor, spec: AugmentSpec, per_image: bool, seed: tf.Tensor | None = None
+) -> tf.Tensor:
     x = tf.cast(images, tf.float32)
     if spec.has_warp:
-        x = spec.augment_batch(x[None])[0] if per_image else spec.augment_batch(x)
+        x = spec.augment_batch(x[None], seed)[0] if per_image else spec.augment_batch(x, seed)
     return PREPROCESSORS[spec.preprocess](x)
 
 
@@ -158,27 +160,45 @@ class TfDataPipeline:
         return self._map(ds, lambda p, y: (_decode_and_resize(p, config), y))
 
     def _train_graph(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
-        """The training graph up to (not including) repeat and prefetch."""
+        """The training graph, endless, up to (not including) prefetch.
+
+        Augmentation randomness is stateless, seeded by (run seed, element counter): the counter is zipped in
+        before the (possibly parallel) augment map, so which element gets which transform does not depend on
+        thread timing. Hence `repeat` comes before augmentation (the counter keeps running across epochs, every
+        epoch is augmented afresh) -- except with `cache_at="augment"`, where the cache freezes it anyway.
+        """
         spec = config.augment
-        cached_early = self.opts.cache != "off" and self.opts.cache_at == "decode"
+        cache_late = self.opts.cache != "off" and self.opts.cache_at == "augment"
         ds = self._load(data.train, config, shuffle=self.opts.cache == "off")
-        if cached_early:
+        if self.opts.cache != "off" and self.opts.cache_at == "decode":
             ds = self._cache(ds, "decoded")
             ds = ds.shuffle(min(self.opts.shuffle_buffer, len(data.train)), seed=config.seed)
+        if not cache_late:
+            ds = ds.repeat()
+        base_seed = tf.constant(config.seed or 0, tf.int64)
+
+        def augment(per_image: bool):  # noqa: ANN202
+            def fn(index: tf.Tensor, element: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+                x, y = element
+                seed = tf.stack([base_seed, index])
+                return _augment_and_preprocess(x, spec, per_image=per_image, seed=seed), y
+
+            return fn
+
         if self.opts.vectorize:
             ds = ds.batch(config.batch_size, drop_remainder=True)
-            ds = self._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, per_image=False), y))
+            ds = self._map(tf.data.Dataset.zip(tf.data.Dataset.counter(), ds), augment(per_image=False))
         else:
-            ds = self._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, per_image=True), y))
+            ds = self._map(tf.data.Dataset.zip(tf.data.Dataset.counter(), ds), augment(per_image=True))
             ds = ds.batch(config.batch_size, drop_remainder=True)
-        if self.opts.cache != "off" and self.opts.cache_at == "augment":
+        if cache_late:
             ds = self._cache(ds, "augmented")
-            ds = ds.shuffle(max(1, self.opts.shuffle_buffer // config.batch_size), seed=config.seed)
+            ds = ds.shuffle(max(1, self.opts.shuffle_buffer // config.batch_size), seed=config.seed).repeat()
         return ds
 
     # -- the protocol ---------------------------------------------------------------------------------------
     def train_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
-        ds = self._train_graph(data, config).repeat()
+        ds = self._train_graph(data, config)
         if self.opts.prefetch is not None:
             ds = ds.prefetch(self.opts.prefetch)
         return ds.with_options(self._tf_options())
@@ -196,8 +216,9 @@ class TfDataPipeline:
             stages["decode"] = self._load(data.train, config, shuffle=True).batch(batch)
         else:
             stages["source"] = self._load(data.train, config, shuffle=True).batch(batch)
+        stages = {name: ds.repeat() for name, ds in stages.items()}
         stages["augment_batch"] = self._train_graph(data, config)
-        stages = {name: ds.repeat().with_options(self._tf_options()) for name, ds in stages.items()}
+        stages = {name: ds.with_options(self._tf_options()) for name, ds in stages.items()}
         stages["prefetch"] = self.train_data(data, config)
         return stages
 
