@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     cell.add_argument("--results", default=DEFAULT_RESULTS)
     cell.set_defaults(handler=cmd_run_config)
 
+    gate = commands.add_parser("gate", help="CI gate: pipeline ratios in a pytest-benchmark JSON file")
+    gate.add_argument("benchmark_json", help="the file `pytest --benchmark-json=FILE` wrote")
+    gate.set_defaults(handler=cmd_gate)
+
     listing = commands.add_parser("list", help="name the workloads, pipelines and data sources")
     listing.set_defaults(handler=cmd_list)
 
@@ -158,6 +162,20 @@ def cmd_run_config(args: argparse.Namespace) -> int:
     payload = json.loads(args.payload)
     run_and_record(RunConfig(**payload["config"]), Path(args.results), run_id=payload.get("run_id"))
     return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from bench.gate import check_gates, rates_from_benchmark_json
+
+    path = Path(args.benchmark_json)
+    if not path.is_file():
+        raise FileNotFoundError(f"no benchmark file {path}; run pytest tests/benchmarks --benchmark-json={path}")
+    results = check_gates(rates_from_benchmark_json(path))
+    for result in results:
+        print(result.line())
+    failed = [r for r in results if not r.passed]
+    print(f"gate: {len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
