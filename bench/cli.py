@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="table every record in results/runs.jsonl")
     report.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default results/)")
     report.add_argument("--workload", default=None, help="only this workload")
+    report.add_argument("--benchmarks", default=None, help="also table this pytest-benchmark JSON file")
+    report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     report.set_defaults(handler=cmd_report)
 
     matrix = commands.add_parser("matrix", help="run a TOML sweep, each cell in a fresh process (resumable)")
@@ -181,9 +183,14 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import build_report
 
-    text, _ = build_report(Path(args.results), workload=args.workload)
+    text, _ = build_report(
+        Path(args.results),
+        workload=args.workload,
+        benchmarks=Path(args.benchmarks) if args.benchmarks else None,
+        plots=not args.no_plots,
+    )
     print(text)
-    print(f"\nwrote {Path(args.results) / 'report.md'} and report.csv")
+    print(f"\nwrote {Path(args.results) / 'README.md'}, report.csv and plots")
     return 0
 
 

@@ -8,6 +8,7 @@ training knobs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.records import RUNS_FILE, read_records
+from bench.records import RUNS_FILE, RunRecord, read_records
 
 ROW_KEYS = ["workload", "pipeline", "knobs_label", "augment", "batch_size", "data_kind", "data_source"]
 IDG_MATCH = ["workload", "augment", "batch_size", "data_kind", "data_source"]
@@ -47,6 +48,9 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(ok)
     if frame.empty:
         return frame
+    for name in (f.name for f in dataclasses.fields(RunRecord)):
+        if name not in frame.columns:  # records from an older schema lack newer fields
+            frame[name] = None
     frame["knobs_label"] = frame["knobs"].apply(knobs_label)
     frame["training_knobs"] = frame["knobs"].apply(
         lambda k: knobs_label({n: v for n, v in (k or {}).items() if n in TRAINING_KNOBS})
@@ -218,8 +222,73 @@ def failures_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
-def build_report(results_dir: Path, workload: str | None = None) -> tuple[str, pd.DataFrame]:
-    """Reads `results_dir/runs.jsonl`, writes `report.md` and `report.csv` there, returns (text, table).
+HOW_TO_READ = """\
+How to read the tables:
+- **img/s (e2e)**: median steady-state training throughput, model fed by the pipeline (warm-up steps excluded,
+  step ends synchronised); **min-max** its spread over repeats.
+- **pipeline-only img/s**: the input pipeline iterated with no model (first batch timed apart).
+- **x idg**: speedup over the `idg` (ImageDataGenerator) row of the same workload, data and batch size.
+- **of ceiling**: fraction of the `synthetic` row (the model fed one constant batch: what it could do if input
+  cost nothing) of the same workload, batch size and training knobs.
+- **input-bound %**: 1 - end-to-end / ceiling, both measured in the *same process* right after each other;
+  near 0 the model is the bottleneck, near 100 the GPU/CPU waits for input.
+- **slowest stage**: the tf.data graph prefix (read, decode, augment_batch, prefetch) with the lowest rate.
+- **data**: `real` (which copy) or `generated`; a subset is always named as one.
+"""
+
+
+def _env_lines(records: list[dict[str, Any]]) -> str:
+    """The distinct environments the records ran on (a table should never mix machines silently)."""
+    keys = ("cpu_model", "cpu_cores", "gpu_name", "python", "tensorflow", "keras", "numpy")
+    seen: dict[str, int] = {}
+    for record in records:
+        env = record.get("env", {})
+        line = ", ".join(f"{k}={env.get(k)}" for k in keys)
+        seen[line] = seen.get(line, 0) + 1
+    return "\n".join(f"- {line} ({count} records)" for line, count in seen.items())
+
+
+BENCHMARK_OPTIONS = ("map_parallel", "prefetch", "vectorize", "cache", "deterministic", "workers")
+
+
+def benchmark_table(path: Path) -> str:
+    """A pytest-benchmark JSON file as a table: name, median, images/s, rounds, knobs."""
+    data = json.loads(Path(path).read_text())
+    rows = []
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info", {})
+        median = bench["stats"]["median"]
+        per_round = info.get("images_per_round")
+        rows.append(
+            {
+                "benchmark": bench["name"],
+                "group": bench.get("group"),
+                "median ms": f"{median * 1e3:.1f}",
+                "images/s": f"{per_round / median:,.0f}" if per_round else "-",
+                "rounds": bench["stats"]["rounds"],
+                "main options": knobs_label(
+                    {k: v for k, v in (info.get("options") or {}).items() if k in BENCHMARK_OPTIONS}
+                )
+                if info.get("options")
+                else "-",
+            }
+        )
+    machine = data.get("machine_info", {})
+    header = f"pytest-benchmark `{Path(path).name}` ({machine.get('cpu', {}).get('brand_raw', 'unknown CPU')}):\n\n"
+    return header + tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github", showindex=False)
+
+
+def build_report(
+    results_dir: Path,
+    workload: str | None = None,
+    benchmarks: Path | None = None,
+    plots: bool = True,
+    command: str = "python -m bench report",
+) -> tuple[str, pd.DataFrame]:
+    """Reads `results_dir/runs.jsonl`; writes `README.md`, `report.csv` and plots there; returns (text, table).
+
+    The markdown is a pure function of the records (and the benchmark file), so a test can regenerate it and
+    compare with what is committed.
 
     Raises:
         FileNotFoundError: no records file.
@@ -233,21 +302,49 @@ def build_report(results_dir: Path, workload: str | None = None) -> tuple[str, p
         records = [r for r in records if r.get("workload") == workload]
     frame = records_frame(records)
     table = summarize(frame) if not frame.empty else pd.DataFrame()
-    text = table_text(records) or f"No successful runs in {path}."
-    if not table.empty:
-        text += "\n\nWhich knob matters (per workload):\n\n" + analysis_text(table)
+    sections = []
+    if table.empty:
+        sections.append(f"No successful runs in {path}.")
+    else:
+        for name in dict.fromkeys(table["workload"]):
+            shown = display_frame(table[table["workload"] == name])
+            sections.append(f"### {name}\n\n" + tabulate(shown, headers="keys", tablefmt="github", showindex=False))
+        sections.append("### Which knob matters\n\n" + analysis_text(table))
+    if benchmarks is not None:
+        sections.append("### pytest-benchmark\n\n" + benchmark_table(benchmarks))
     failures = failures_frame(records)
     if not failures.empty:
-        text += "\n\nFailed runs:\n" + tabulate(failures, headers="keys", tablefmt="github", showindex=False)
-    env = records[-1].get("env", {}) if records else {}
-    header = (
-        "# imgcls-bench report\n\n"
-        f"From {len(records)} record(s) in `{path}`. img/s (e2e) is the median steady-state training throughput "
-        "(warm-up steps excluded); `x idg` divides it by the `idg` row of the same workload and data; "
-        "`of ceiling` by the `synthetic` row of the same workload, batch size and training knobs.\n\n"
-        f"Environment of the latest record: `{json.dumps(env, sort_keys=True)}`\n\n"
+        sections.append("### Failed runs\n\n" + tabulate(failures, headers="keys", tablefmt="github", showindex=False))
+    text = "\n\n".join(sections)
+    figures: list[str] = []
+    if plots and not table.empty:
+        figures = write_plots(results_dir, table, records)
+    document = (
+        "# imgcls-bench results\n\n"
+        f"Generated by `{command}` from {len(records)} record(s) in `{RUNS_FILE}`; "
+        "regenerate with that command (it rewrites this file, `report.csv` and the plots).\n\n"
+        f"{HOW_TO_READ}\nEnvironments:\n{_env_lines(records)}\n\n{text}\n"
     )
-    (results_dir / "report.md").write_text(header + text + "\n")
+    if figures:
+        document += "\n### Plots\n\n" + "\n\n".join(f"![{name}]({name})" for name in figures) + "\n"
+    (results_dir / "README.md").write_text(document)
     if not table.empty:
         table.to_csv(results_dir / "report.csv", index=False)
     return text, table
+
+
+def write_plots(results_dir: Path, table: pd.DataFrame, records: list[dict[str, Any]]) -> list[str]:
+    """Saves the report's PNG plots in `results_dir`; returns their file names."""
+    import matplotlib.pyplot as plt
+
+    from bench import plots
+
+    figures = {
+        "throughput.png": plots.throughput_figure(table),
+        "input_bound.png": plots.input_bound_figure(table),
+        "step_times.png": plots.step_time_figure(records),
+    }
+    for name, figure in figures.items():
+        figure.savefig(results_dir / name, dpi=110)
+        plt.close(figure)
+    return list(figures)
