@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--workload", default=None, help="only this workload")
     report.add_argument("--benchmarks", default=None, help="also table this pytest-benchmark JSON file")
     report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    report.add_argument(
+        "--accuracy", action="store_true", help="accuracy parity and time-to-accuracy table (accuracy.md)"
+    )
     report.set_defaults(handler=cmd_report)
 
     matrix = commands.add_parser("matrix", help="run a TOML sweep, each cell in a fresh process (resumable)")
@@ -183,6 +186,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import build_report
 
+    if args.accuracy:
+        from bench.accuracy_report import build_accuracy_report
+
+        print(build_accuracy_report(Path(args.results), plots=not args.no_plots))
+        print(f"\nwrote {Path(args.results) / 'accuracy.md'}, accuracy.csv and accuracy_vs_time.png")
+        return 0
     text, _ = build_report(
         Path(args.results),
         workload=args.workload,

@@ -14,9 +14,11 @@ Spec format (see bench/specs/*.toml):
     pipelines = ["idg", "tfdata-naive", "tfdata", "synthetic"]
     set = { batch_size = 64 }  # fixed values for this block
     vary = { prefetch = ["off"], vectorize = ["off"] }   # one knob at a time away from the block's base
+    vary_on = ["tfdata"]       # the pipelines the variations apply to (default: the tuned tf.data preset)
+    seeds = [0, 1, 2]          # optional: every cell once per seed (accuracy parity)
 
-`vary` is an ablation (each value alone, the rest at the base), which is what "which knob matters" asks and grows
-linearly; the base cell itself runs too.
+`vary` is an ablation of the `vary_on` pipelines (each value alone, the rest at the base), which is what "which
+knob matters" asks and grows linearly; the base cell itself runs too.
 """
 
 from __future__ import annotations
@@ -35,13 +37,13 @@ from typing import Any
 
 import tomllib
 
-from bench.knobs import get_knob, list_knobs, split_knobs
+from bench.knobs import list_knobs, split_knobs
 from bench.records import RUNS_FILE, append_record, read_records
 from bench.runner import RunConfig, new_record
 
 SPECS_DIR = Path(__file__).parent / "specs"
 _RUN_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
-_BLOCK_KEYS = {"workloads", "pipelines", "set", "vary"}
+_BLOCK_KEYS = {"workloads", "pipelines", "set", "vary", "vary_on", "seeds"}
 
 
 @dataclass(frozen=True)
@@ -118,11 +120,12 @@ def load_spec(path: Path) -> tuple[str, list[Cell]]:
         for workload in block.get("workloads", ["mnist"]):
             for pipeline in block.get("pipelines", ["tfdata"]):
                 for variant in variants:
-                    if variant and not pipeline.startswith("tfdata") and get_knob(next(iter(variant))).target != "run":
-                        continue  # an input knob of tf.data has no meaning for idg or synthetic
-                    values = {**base, **variant, "workload": workload, "pipeline": pipeline}
-                    config = _config(values, where)
-                    cells += [Cell(config, r) for r in range(repeats)]
+                    if variant and pipeline not in block.get("vary_on", ["tfdata"]):
+                        continue  # ablations are of the tuned preset unless the block says otherwise
+                    for seed in block.get("seeds", [base.get("seed", 0)]):
+                        values = {**base, **variant, "workload": workload, "pipeline": pipeline, "seed": seed}
+                        config = _config(values, where)
+                        cells += [Cell(config, r) for r in range(repeats)]
     return spec.get("description", ""), cells
 
 

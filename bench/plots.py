@@ -26,7 +26,7 @@ def throughput_figure(table: pd.DataFrame) -> plt.Figure:
     """End-to-end images/s per pipeline for each workload; bars are medians, whiskers the min-max of repeats."""
     rows = _main_rows(table)
     workloads = list(dict.fromkeys(rows["workload"]))
-    fig, axes = plt.subplots(1, max(1, len(workloads)), figsize=(3.6 * max(1, len(workloads)), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, max(1, len(workloads)), figsize=(max(6.5, 3.6 * len(workloads)), 3.8), squeeze=False)
     for ax, workload in zip(axes[0], workloads, strict=False):
         group = rows[rows["workload"] == workload].set_index("pipeline")
         names = [p for p in PIPELINE_ORDER if p in group.index]
@@ -48,7 +48,7 @@ def throughput_figure(table: pd.DataFrame) -> plt.Figure:
         ax.set_ylabel("images/s (end to end)")
         ax.tick_params(axis="x", labelrotation=30)
         ax.margins(y=0.15)
-    fig.suptitle("Training throughput per input pipeline (synthetic = the model alone)")
+    fig.suptitle("Training throughput per input pipeline (synthetic = the model alone)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -79,7 +79,7 @@ def step_time_figure(records: list[dict[str, Any]]) -> plt.Figure:
         if r.get("status") == "ok" and not r.get("knobs") and r.get("augment", "seed") == "seed" and r.get("step_sec")
     ]
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
-    fig, axes = plt.subplots(1, max(1, len(workloads)), figsize=(3.6 * max(1, len(workloads)), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, max(1, len(workloads)), figsize=(max(6.5, 3.6 * len(workloads)), 3.8), squeeze=False)
     for ax, workload in zip(axes[0], workloads, strict=False):
         data, names = [], []
         for pipeline in PIPELINE_ORDER:
@@ -100,7 +100,7 @@ def step_time_figure(records: list[dict[str, Any]]) -> plt.Figure:
         ax.set_title(workload)
         ax.set_ylabel("step time (ms)")
         ax.tick_params(axis="x", labelrotation=30)
-    fig.suptitle("Steady-state step time per pipeline (box: p25-p75, whiskers: 1.5 IQR)")
+    fig.suptitle("Steady-state step time per pipeline (box: p25-p75, whiskers: 1.5 IQR)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -109,7 +109,7 @@ def accuracy_vs_time_figure(records: list[dict[str, Any]]) -> plt.Figure:
     """Validation accuracy after each epoch against cumulative training time, one curve per run."""
     rows = [r for r in records if r.get("status") == "ok" and r.get("epoch_val_accuracy")]
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
-    fig, axes = plt.subplots(1, max(1, len(workloads)), figsize=(4 * max(1, len(workloads)), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, max(1, len(workloads)), figsize=(max(6.5, 4 * len(workloads)), 3.8), squeeze=False)
     for ax, workload in zip(axes[0], workloads, strict=False):
         seen: set[str] = set()
         for r in (r for r in rows if r["workload"] == workload):
@@ -131,6 +131,6 @@ def accuracy_vs_time_figure(records: list[dict[str, Any]]) -> plt.Figure:
         ax.set_xlabel("training time (s)")
         ax.set_ylabel("validation accuracy")
         ax.legend(fontsize=7)
-    fig.suptitle("Validation accuracy against training wall time (one curve per seed)")
+    fig.suptitle("Validation accuracy against training wall time (one curve per seed)", fontsize=10)
     fig.tight_layout()
     return fig

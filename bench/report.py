@@ -18,6 +18,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.records import RUNS_FILE, RunRecord, read_records
+from bench.stages import slowest_stage
 
 ROW_KEYS = ["workload", "pipeline", "knobs_label", "augment", "batch_size", "data_kind", "data_source"]
 IDG_MATCH = ["workload", "augment", "batch_size", "data_kind", "data_source"]
@@ -52,6 +53,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         if name not in frame.columns:  # records from an older schema lack newer fields
             frame[name] = None
     frame["knobs_label"] = frame["knobs"].apply(knobs_label)
+    # Derived from the raw stage rates, so the rule can improve without re-running anything.
+    frame["slowest_stage"] = frame["stage_images_per_sec"].apply(lambda r: slowest_stage(r) if r else None)
     frame["training_knobs"] = frame["knobs"].apply(
         lambda k: knobs_label({n: v for n, v in (k or {}).items() if n in TRAINING_KNOBS})
     )

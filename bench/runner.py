@@ -20,6 +20,7 @@ import keras
 from bench import resources
 from bench.accuracy import EpochEvaluator, time_to_target
 from bench.records import RUNS_FILE, RunRecord, append_record, config_key, environment
+from bench.stages import slowest_stage
 from bench.timing import StepTimer, summarize_steps, time_pipeline
 from imgcls.data.sources import DataSet, load_dataset
 from imgcls.pipelines import InputConfig, build_pipeline
@@ -282,13 +283,6 @@ def knobs_of(config: RunConfig) -> dict[str, Any]:
     if config.steps_per_execution != 1:
         knobs["steps_per_execution"] = config.steps_per_execution
     return knobs
-
-
-def slowest_stage(rates: dict[str, float]) -> str | None:
-    """The first stage whose rate is the minimum of its prefix: where throughput is lost."""
-    if not rates:
-        return None
-    return min(rates, key=lambda name: rates[name])
 
 
 def measure_ceiling(model: keras.Model, data: DataSet, config: InputConfig, steps: int, images_per_step: int) -> float:
