@@ -56,7 +56,8 @@ class Cell:
         knobs = ",".join(f"{k}={v}" for k, v in sorted(self.config.pipeline_options.items()))
         training = [f"{k}={getattr(self.config, k)}" for k in ("mixed_precision", "xla", "steps_per_execution")]
         training = [t for t in training if t not in ("mixed_precision=off", "xla=False", "steps_per_execution=1")]
-        extra = ",".join(filter(None, [knobs, *training]))
+        seed = [f"seed={self.config.seed}"] if self.config.seed else []
+        extra = ",".join(filter(None, [knobs, *training, *seed]))
         return f"{self.config.workload}/{self.config.pipeline}" + (f" [{extra}]" if extra else "")
 
 

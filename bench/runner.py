@@ -231,8 +231,10 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
             shuffle=False,  # every pipeline shuffles itself; Keras's own shuffle would be ignored anyway
             verbose=0,
         )
-    images_per_step = resolved.batch_size * config.steps_per_execution
-    steady = summarize_steps(timer.log, images_per_step, min(config.warmup_steps, len(timer.log.step_sec) - 2))
+    spe = config.steps_per_execution
+    # Never more warm-up than leaves 2 measured executions; the record says how many steps were left out.
+    warmup = min(config.warmup_steps, (len(timer.log.step_sec) - 2) * spe)
+    steady = summarize_steps(timer.log, resolved.batch_size, warmup, steps_per_callback=spe)
     record.warmup_steps, record.window_steps = steady.warmup_steps, steady.window_steps
     record.train_images_per_sec = steady.images_per_sec
     record.step_ms_p50, record.step_ms_p95 = steady.step_ms_p50, steady.step_ms_p95
@@ -263,7 +265,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     #    because training on one batch changes the weights). input-bound % = 1 - end-to-end / ceiling.
     if config.ceiling_steps:
         _say(f"[{label}] measuring the model alone on a constant batch ({config.ceiling_steps} steps)...")
-        ceiling = measure_ceiling(model, data, input_config, config.ceiling_steps, images_per_step)
+        ceiling = measure_ceiling(model, data, input_config, config.ceiling_steps, spe)
         record.ceiling_images_per_sec = ceiling
         record.input_bound_pct = 100.0 * max(0.0, 1.0 - record.train_images_per_sec / ceiling)
     record.peak_host_rss_mb = resources.peak_host_rss_mb()
@@ -285,13 +287,19 @@ def knobs_of(config: RunConfig) -> dict[str, Any]:
     return knobs
 
 
-def measure_ceiling(model: keras.Model, data: DataSet, config: InputConfig, steps: int, images_per_step: int) -> float:
-    """Steady-state images/s of `model` fed one constant in-memory batch (the synthetic pipeline)."""
+def measure_ceiling(
+    model: keras.Model, data: DataSet, config: InputConfig, steps: int, steps_per_execution: int = 1
+) -> float:
+    """Steady-state images/s of `model` fed one constant in-memory batch (the synthetic pipeline).
+
+    Raises:
+        ValueError: `steps` too few to leave 2 measured executions after one warm-up execution.
+    """
     synthetic = build_pipeline("synthetic")
     timer = StepTimer()
-    warmup = min(2, max(0, steps - 2))
     model.fit(synthetic.train_data(data, config), epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
-    return summarize_steps(timer.log, images_per_step, warmup).images_per_sec
+    warmup = min(2 * steps_per_execution, (len(timer.log.step_sec) - 2) * steps_per_execution)
+    return summarize_steps(timer.log, config.batch_size, warmup, steps_per_callback=steps_per_execution).images_per_sec
 
 
 def new_record(config: RunConfig) -> RunRecord:

@@ -70,12 +70,32 @@ class SteadyState:
     first_epoch_sec: float | None
 
 
-def summarize_steps(log: StepLog, images_per_step: int, warmup_steps: int) -> SteadyState:
+def summarize_steps(log: StepLog, images_per_step: int, warmup_steps: int, steps_per_callback: int = 1) -> SteadyState:
     """Throughput and step-time percentiles over the steps after the first `warmup_steps`.
 
+    With `steps_per_execution` N, Keras calls the batch-end callback once per N steps: each logged duration
+    covers N steps. Warm-up is then rounded up to whole executions, and step times are reported per step.
+
     Raises:
-        ValueError: fewer than 2 steps remain after warm-up.
+        ValueError: fewer than 2 logged durations remain after warm-up.
     """
+    per = max(1, steps_per_callback)
+    warmup_calls = -(-warmup_steps // per)
+    summary = _summarize_calls(log, images_per_step * per, warmup_calls)
+    return SteadyState(
+        warmup_steps=summary.warmup_steps * per,
+        window_steps=summary.window_steps * per,
+        images_per_sec=summary.images_per_sec,
+        step_ms_p50=summary.step_ms_p50 / per,
+        step_ms_p95=summary.step_ms_p95 / per,
+        step_ms_mean=summary.step_ms_mean / per,
+        step_ms_std=summary.step_ms_std / per,
+        first_step_sec=summary.first_step_sec,
+        first_epoch_sec=summary.first_epoch_sec,
+    )
+
+
+def _summarize_calls(log: StepLog, images_per_step: int, warmup_steps: int) -> SteadyState:
     steps = np.asarray(log.step_sec, dtype=float)
     if len(steps) - warmup_steps < 2:
         raise ValueError(
