@@ -233,7 +233,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
         )
     spe = config.steps_per_execution
     # Never more warm-up than leaves 2 measured executions; the record says how many steps were left out.
-    warmup = min(config.warmup_steps, (len(timer.log.step_sec) - 2) * spe)
+    warmup = max(0, min(config.warmup_steps, (len(timer.log.step_sec) - 2) * spe))
     steady = summarize_steps(timer.log, resolved.batch_size, warmup, steps_per_callback=spe)
     record.warmup_steps, record.window_steps = steady.warmup_steps, steady.window_steps
     record.train_images_per_sec = steady.images_per_sec
@@ -298,7 +298,7 @@ def measure_ceiling(
     synthetic = build_pipeline("synthetic")
     timer = StepTimer()
     model.fit(synthetic.train_data(data, config), epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
-    warmup = min(2 * steps_per_execution, (len(timer.log.step_sec) - 2) * steps_per_execution)
+    warmup = max(0, min(2 * steps_per_execution, (len(timer.log.step_sec) - 2) * steps_per_execution))
     return summarize_steps(timer.log, config.batch_size, warmup, steps_per_callback=steps_per_execution).images_per_sec
 
 

@@ -79,6 +79,8 @@ def summarize_steps(log: StepLog, images_per_step: int, warmup_steps: int, steps
     Raises:
         ValueError: fewer than 2 logged durations remain after warm-up.
     """
+    if warmup_steps < 0:
+        raise ValueError(f"`warmup_steps` must be >= 0, got {warmup_steps}")
     per = max(1, steps_per_callback)
     warmup_calls = -(-warmup_steps // per)
     summary = _summarize_calls(log, images_per_step * per, warmup_calls)
