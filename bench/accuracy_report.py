@@ -111,6 +111,8 @@ def build_accuracy_report(results_dir: Path, plots: bool = True) -> str:
         "(evaluation excluded). A pipeline is at *parity* when its mean accuracy is inside the `idg` seeds' range, "
         "widened to at least +-1 point around the `idg` mean.\n\n" + text + "\n"
     )
+    if not table.empty:
+        document += "\n![accuracy vs time](accuracy_vs_time.png)\n"
     if plots and not table.empty:
         import matplotlib.pyplot as plt
 
@@ -119,6 +121,5 @@ def build_accuracy_report(results_dir: Path, plots: bool = True) -> str:
         figure = accuracy_vs_time_figure(records)
         figure.savefig(results_dir / "accuracy_vs_time.png", dpi=110)
         plt.close(figure)
-        document += "\n![accuracy vs time](accuracy_vs_time.png)\n"
     (results_dir / "accuracy.md").write_text(document)
     return text
