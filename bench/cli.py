@@ -170,7 +170,7 @@ def cmd_run_config(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from bench.gate import check_gates, rates_from_benchmark_json
+    from bench.gate import check_gates, harness_overhead, rates_from_benchmark_json
 
     path = Path(args.benchmark_json)
     if not path.is_file():
@@ -179,6 +179,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     for result in results:
         print(result.line())
     failed = [r for r in results if not r.passed]
+    overhead = harness_overhead(path)
+    if overhead is not None:
+        print(f"info  harness overhead (step timer + progress line): {overhead:+.2%} of fit time (target < 1%)")
     print(f"gate: {len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 

@@ -36,9 +36,13 @@ class GateResult:
         return f"{verdict}  {g.name}: {g.faster}/{g.slower} on {g.input_kind} = {measured} (needs >= {g.min_ratio}x)"
 
 
+# Margins from the reference machine (2 cores; results/README.md): tfdata/idg ~4.9x on JPEG and ~5.7x on arrays,
+# tfdata/tfdata-naive ~5.7x on arrays. On JPEG, tfdata-naive is within ~10% of tfdata on 2 cores -- TF's intra-op
+# threads already spread each decode/warp over both cores, leaving parallel map nothing to add -- so that pair is
+# not gated here (it would only gate noise); on arrays the per-image vs per-batch augmentation gap is large.
 GATES = (
-    Gate("tf.data optimisations pay on JPEG", "jpeg", "tfdata", "tfdata-naive", 1.15),
-    Gate("tf.data beats ImageDataGenerator on JPEG", "jpeg", "tfdata", "idg", 2.0),
+    Gate("tf.data optimisations pay on arrays", "arrays", "tfdata", "tfdata-naive", 2.0),
+    Gate("tf.data beats ImageDataGenerator on JPEG", "jpeg", "tfdata", "idg", 2.5),
     Gate("tf.data beats ImageDataGenerator on arrays", "arrays", "tfdata", "idg", 2.0),
 )
 
@@ -58,6 +62,19 @@ def rates_from_benchmark_json(path: Path) -> dict[tuple[str, str], float]:
         median = bench["stats"]["median"]
         rates[(info["input_kind"], info["pipeline"])] = info["images_per_round"] / median
     return rates
+
+
+def harness_overhead(path: Path) -> float | None:
+    """Fractional cost of the harness's callbacks: median fit time with them over without, minus 1."""
+    data = json.loads(Path(path).read_text())
+    medians = {
+        b["extra_info"].get("callbacks"): b["stats"]["median"]
+        for b in data.get("benchmarks", [])
+        if b.get("group") == "harness overhead"
+    }
+    if "bare" in medians and "harness" in medians:
+        return medians["harness"] / medians["bare"] - 1.0
+    return None
 
 
 def check_gates(rates: dict[tuple[str, str], float], gates: tuple[Gate, ...] = GATES) -> list[GateResult]:
