@@ -185,8 +185,38 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     )
     label = f"{workload.name}/{pipeline.name}"
 
-    # 1. The pipeline alone (a fresh instance, so training starts cold as it would).
+    # 0. The model first: a missing weights file or an unknown policy fails in seconds, not after the timing.
     _say(f"[{label}] data: {data.kind}, {data.source}")
+    model_kwargs = dict(workload.model_kwargs)
+    if config.weights is not None:
+        model_kwargs["weights"] = config.weights
+    record.model_weights = model_kwargs.get("weights")
+    if config.mixed_precision != "off":
+        keras.mixed_precision.set_global_policy(f"mixed_{config.mixed_precision}")
+    try:
+        model = workload.build_model(input_shape, data.num_classes, **model_kwargs)
+        _compile(model, workload, config)
+        return _measure(config, record, resolved, pipeline, data, input_config, model, steps, label, wall_start)
+    finally:
+        # The dtype policy is process-global; never leak it into the next run of this process.
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _measure(
+    config: RunConfig,
+    record: RunRecord,
+    resolved: Resolved,
+    pipeline: Any,
+    data: DataSet,
+    input_config: InputConfig,
+    model: keras.Model,
+    steps: int,
+    label: str,
+    wall_start: float,
+) -> RunRecord:
+    """Pipeline alone, per-stage prefixes, training with per-epoch evaluation, then the ceiling."""
+    workload = resolved.workload
+    # 1. The pipeline alone (a fresh instance, so training starts cold as it would).
     _say(f"[{label}] timing the input pipeline alone ({config.pipeline_batches} batches)...")
     alone = time_pipeline(pipeline.train_data(data, input_config), config.pipeline_batches)
     record.pipeline_images_per_sec = alone.images_per_sec
@@ -201,14 +231,6 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
         record.slowest_stage = slowest_stage(record.stage_images_per_sec)
 
     # 2. Model fed by the pipeline.
-    if config.mixed_precision != "off":
-        keras.mixed_precision.set_global_policy(f"mixed_{config.mixed_precision}")
-    model_kwargs = dict(workload.model_kwargs)
-    if config.weights is not None:
-        model_kwargs["weights"] = config.weights
-    record.model_weights = model_kwargs.get("weights")
-    model = workload.build_model(input_shape, data.num_classes, **model_kwargs)
-    _compile(model, workload, config)
     timer = StepTimer()
     progress = ProgressLine(label, resolved.epochs, steps, resolved.batch_size)
     eval_data = pipeline.eval_data(data, input_config)
@@ -270,8 +292,6 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
         record.input_bound_pct = 100.0 * max(0.0, 1.0 - record.train_images_per_sec / ceiling)
     record.peak_host_rss_mb = resources.peak_host_rss_mb()
     record.wall_sec = time.perf_counter() - wall_start
-    if config.mixed_precision != "off":
-        keras.mixed_precision.set_global_policy("float32")
     return record
 
 
