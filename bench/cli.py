@@ -63,6 +63,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-size", type=_positive_int, default=None, help="square image size override (file inputs only)"
     )
+    parser.add_argument(
+        "--cpu-devices", type=_positive_int, default=None, help="split the CPU into N logical devices (mirrored)"
+    )
     parser.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default results/)")
 
 
@@ -136,6 +139,7 @@ def config_from_args(args: argparse.Namespace):  # -> RunConfig (imported lazily
         weights=args.weights,
         image_size=args.image_size,
         target_accuracy=args.target_accuracy,
+        cpu_devices=args.cpu_devices,
     )
 
 

@@ -118,6 +118,21 @@ for _knob in (
     Knob("max_intra_op", parse_off_int, "tf.data max intra-op parallelism (off = default)"),
     Knob("autotune_ram_budget_mb", parse_off_int, "tf.data autotune RAM budget in MB (off = default)"),
     Knob("autotune_cpu_budget", parse_off_int, "tf.data autotune CPU budget in cores (off = all)"),
+    # tf.data service (tfdata-service pipeline)
+    Knob("service", str, "tfdata-service: local:N (N workers on loopback) or grpc://HOST:PORT", metavar="ADDR"),
+    Knob(
+        "processing_mode",
+        parse_choice("parallel_epochs", "distributed_epoch"),
+        "tfdata-service: parallel_epochs | distributed_epoch",
+        metavar="MODE",
+    ),
+    Knob(
+        "sharding",
+        parse_choice("off", "dynamic", "file", "data", "file_or_data", "hint"),
+        "tfdata-service sharding policy (default: follows the processing mode)",
+        metavar="POLICY",
+    ),
+    Knob("compression", parse_choice("auto", "none"), "tfdata-service compression: auto | none", metavar="auto|none"),
     # ImageDataGenerator
     Knob("workers", parse_positive_int, "idg: Keras PyDataset worker threads (1 = synchronous)", metavar="N"),
     # training knobs (RunConfig fields)
@@ -130,6 +145,13 @@ for _knob in (
     ),
     Knob("xla", parse_bool, "compile the train step with XLA (Keras jit_compile): on | off", "run", "on|off"),
     Knob("steps_per_execution", parse_positive_int, "train steps per tf.function call", "run", "N"),
+    Knob(
+        "strategy",
+        parse_choice("default", "mirrored", "multi-worker"),
+        "tf.distribute strategy: default | mirrored (all local GPUs, or the CPU's logical devices) | multi-worker",
+        "run",
+        "NAME",
+    ),
 ):
     register_knob(_knob)
 

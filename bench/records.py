@@ -40,6 +40,9 @@ class RunRecord:
     mixed_precision: str = "off"
     xla: bool = False
     steps_per_execution: int = 1
+    strategy: str = "default"
+    replicas: int = 1
+    per_replica_batch_size: int | None = None
     batch_size: int = 0
     epochs: int = 0
     steps_per_epoch: int = 0

@@ -23,7 +23,7 @@ from bench.stages import slowest_stage
 ROW_KEYS = ["workload", "pipeline", "knobs_label", "augment", "batch_size", "data_kind", "data_source"]
 IDG_MATCH = ["workload", "augment", "batch_size", "data_kind", "data_source"]
 CEILING_MATCH = ["workload", "batch_size", "training_knobs"]
-TRAINING_KNOBS = ("mixed_precision", "xla", "steps_per_execution")
+TRAINING_KNOBS = ("mixed_precision", "xla", "steps_per_execution", "strategy")
 
 
 def _knob_value(value: Any) -> str:

@@ -50,6 +50,8 @@ class RunConfig:
     mixed_precision: str = "off"
     xla: bool = False
     steps_per_execution: int = 1
+    strategy: str = "default"  # default | mirrored | multi-worker
+    cpu_devices: int | None = None  # split the CPU into N logical devices (mirrored training without GPUs)
     weights: str | None = None
     image_size: int | None = None  # square override of the workload's image size (e.g. small VGG16 in tests)
     target_accuracy: float | None = None  # time-to-accuracy target (None = the workload's default)
@@ -193,13 +195,55 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.model_weights = model_kwargs.get("weights")
     if config.mixed_precision != "off":
         keras.mixed_precision.set_global_policy(f"mixed_{config.mixed_precision}")
+    strategy = build_strategy(config.strategy, config.cpu_devices)
+    record.strategy, record.replicas = config.strategy, strategy.num_replicas_in_sync
+    if resolved.batch_size % record.replicas:
+        raise ValueError(f"batch size {resolved.batch_size} does not split over {record.replicas} replicas")
+    record.per_replica_batch_size = resolved.batch_size // record.replicas
     try:
-        model = workload.build_model(input_shape, data.num_classes, **model_kwargs)
-        _compile(model, workload, config)
+        with strategy.scope():
+            model = workload.build_model(input_shape, data.num_classes, **model_kwargs)
+            _compile(model, workload, config)
         return _measure(config, record, resolved, pipeline, data, input_config, model, steps, label, wall_start)
     finally:
         # The dtype policy is process-global; never leak it into the next run of this process.
         keras.mixed_precision.set_global_policy("float32")
+        close = getattr(pipeline, "close", None)
+        if close is not None:  # e.g. tf.data service servers: never outlive the run
+            close()
+
+
+def build_strategy(name: str, cpu_devices: int | None = None) -> Any:
+    """A `tf.distribute` strategy. The batch fed to `fit` is the global batch; Keras splits it per replica
+    (it distributes the dataset with `experimental_distribute_dataset`, which auto-shards by data).
+
+    Args:
+        name: `default` (no distribution), `mirrored` (all local GPUs, else the CPU's logical devices) or
+            `multi-worker` (`MultiWorkerMirroredStrategy`; reads the cluster from `TF_CONFIG`).
+        cpu_devices: Split the physical CPU into this many logical devices first (must precede TF's start-up).
+    """
+    import tensorflow as tf
+
+    if cpu_devices:
+        cpus = tf.config.list_physical_devices("CPU")
+        try:
+            tf.config.set_logical_device_configuration(
+                cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(cpu_devices)]
+            )
+        except RuntimeError:
+            if len(tf.config.list_logical_devices("CPU")) != cpu_devices:
+                raise ValueError(
+                    "--cpu-devices must be set before TensorFlow starts its runtime: run it in a fresh process"
+                ) from None
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"Unknown strategy {name!r}; known: default, mirrored, multi-worker")
 
 
 def _measure(
@@ -304,6 +348,8 @@ def knobs_of(config: RunConfig) -> dict[str, Any]:
         knobs["xla"] = True
     if config.steps_per_execution != 1:
         knobs["steps_per_execution"] = config.steps_per_execution
+    if config.strategy != "default":
+        knobs["strategy"] = config.strategy
     return knobs
 
 

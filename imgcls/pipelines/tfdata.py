@@ -159,8 +159,8 @@ class TfDataPipeline:
             return self._map(ds, lambda p, y: (tf.io.read_file(p), y))
         return self._map(ds, lambda p, y: (_decode_and_resize(p, config), y))
 
-    def _train_graph(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
-        """The training graph, endless, up to (not including) prefetch.
+    def _train_graph(self, data: DataSet, config: InputConfig, endless: bool = True) -> tf.data.Dataset:
+        """The training graph, endless (or one epoch), up to (not including) prefetch.
 
         Augmentation randomness is stateless, seeded by (run seed, element counter): the counter is zipped in
         before the (possibly parallel) augment map, so which element gets which transform does not depend on
@@ -173,7 +173,7 @@ class TfDataPipeline:
         if self.opts.cache != "off" and self.opts.cache_at == "decode":
             ds = self._cache(ds, "decoded")
             ds = ds.shuffle(min(self.opts.shuffle_buffer, len(data.train)), seed=config.seed)
-        if not cache_late:
+        if endless and not cache_late:
             ds = ds.repeat()
         base_seed = tf.constant(config.seed or 0, tf.int64)
 
@@ -193,7 +193,9 @@ class TfDataPipeline:
             ds = ds.batch(config.batch_size, drop_remainder=True)
         if cache_late:
             ds = self._cache(ds, "augmented")
-            ds = ds.shuffle(max(1, self.opts.shuffle_buffer // config.batch_size), seed=config.seed).repeat()
+            ds = ds.shuffle(max(1, self.opts.shuffle_buffer // config.batch_size), seed=config.seed)
+            if endless:
+                ds = ds.repeat()
         return ds
 
     # -- the protocol ---------------------------------------------------------------------------------------
