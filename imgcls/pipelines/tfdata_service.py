@@ -30,6 +30,7 @@ class ServiceOptions:
     processing_mode: str = "parallel_epochs"  # parallel_epochs | distributed_epoch
     sharding: str | None = None
     compression: str = "auto"  # auto | none
+    connect_timeout_sec: float = 60.0  # how long a remote dispatcher may take to answer before a clear error
 
     def __post_init__(self) -> None:
         parse_service(self.service)
@@ -67,7 +68,7 @@ class TfDataServicePipeline:
                 self._state["cluster"] = cluster
                 self._state["address"] = cluster.dispatcher_address
             else:
-                check_reachable(str(value), timeout_sec=60.0)
+                check_reachable(str(value), timeout_sec=self.opts.connect_timeout_sec)
                 self._state["address"] = str(value)
         return self._state["address"]
 
