@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,36 @@ def knob_analysis(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def service_scaling(table: pd.DataFrame) -> pd.DataFrame:
+    """tf.data service rows: throughput against the number of workers, beside local tf.data and the ceiling."""
+    rows = []
+    for (workload, data), group in table.groupby(["workload", "data_source"], sort=False):
+        service = group[group["pipeline"] == "tfdata-service"]
+        if service.empty:
+            continue
+        ceiling = group[(group["pipeline"] == "synthetic") & (group["knobs_label"] == "default")]
+        local = group[(group["pipeline"] == "tfdata") & (group["knobs_label"] == "default")]
+        for _, row in service.iterrows():
+            match = re.search(r"service=local:(\d+)", row["knobs_label"])
+            rows.append(
+                {
+                    "workload": workload,
+                    "data": data,
+                    "service": row["knobs_label"],
+                    "workers": int(match.group(1)) if match else None,
+                    "pipeline-only img/s": row["pipeline_images_per_sec"],
+                    "e2e img/s": row["images_per_sec"],
+                    "local tfdata pipeline-only img/s": local["pipeline_images_per_sec"].iloc[0]
+                    if len(local)
+                    else None,
+                    "local tfdata e2e img/s": local["images_per_sec"].iloc[0] if len(local) else None,
+                    "ceiling img/s": ceiling["images_per_sec"].iloc[0] if len(ceiling) else None,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["workload", "workers"]) if not frame.empty else frame
+
+
 def analysis_text(table: pd.DataFrame) -> str:
     if table.empty:
         return ""
@@ -313,6 +344,13 @@ def build_report(
             shown = display_frame(table[table["workload"] == name])
             sections.append(f"### {name}\n\n" + tabulate(shown, headers="keys", tablefmt="github", showindex=False))
         sections.append("### Which knob matters\n\n" + analysis_text(table))
+        scaling = service_scaling(table)
+        if not scaling.empty:
+            scaling = scaling.astype(object).where(scaling.notna(), None)
+            sections.append(
+                "### tf.data service scaling\n\n"
+                + tabulate(scaling, headers="keys", tablefmt="github", showindex=False, floatfmt=",.0f", missingval="-")
+            )
     if benchmarks is None and (results_dir / BENCHMARKS_FILE).exists():
         benchmarks = results_dir / BENCHMARKS_FILE
     if benchmarks is not None:
