@@ -3,9 +3,10 @@
 A comparison between pipelines is only fair if they do the same work. `AugmentSpec` names the work once (the
 seed's `ImageDataGenerator` arguments, plus the resize and the final value preprocessing); `idg` renders it as
 `ImageDataGenerator` keyword arguments, `tfdata` as one `ImageProjectiveTransformV3` warp built from *the same
-matrix* `ImageDataGenerator.apply_affine_transform` builds (rotation @ shift @ shear @ zoom, centred), with the
-horizontal flip folded into the warp. Both sample the same distributions, interpolate bilinearly and fill with
-the nearest pixel, so the same spec gives the same output statistics (checked in tests/test_augment.py).
+matrix* `ImageDataGenerator.apply_affine_transform` builds (rotation @ shift @ shear @ zoom, centred as IDG
+centres it), with the horizontal flip folded into the warp. Both sample the same distributions, interpolate
+bilinearly and fill with the nearest pixel, so the same spec gives the same images for the same parameters and
+the same output statistics (checked in tests/test_core_pipelines.py).
 """
 
 from __future__ import annotations
@@ -164,11 +165,15 @@ class AugmentSpec:
 
 
 def affine_transforms_tf(params: dict[str, Any], height: Any, width: Any) -> Any:
-    """Builds `[n, 8]` projective transforms equal to IDG's centred rotation @ shift @ shear @ zoom matrix.
+    """Builds `[n, 8]` projective transforms equal to what `ImageDataGenerator.apply_affine_transform` does.
 
-    IDG's matrix `M` maps an output (row, col) to the input (row, col) it samples from; TF's transform maps an
-    output (x=col, y=row). Swapping the two axes gives a0=M11, a1=M10, a2=M12, b0=M01, b1=M00, b2=M02.
-    A horizontal flip of the output (IDG flips after warping) is `col -> W - 1 - col`, composed on the right.
+    IDG builds `M = rotation @ shift @ shear @ zoom` in (x, y) = (column, row) order, centres it with
+    `transform_matrix_offset_center(M, h, w)` -- which offsets x by h/2 and y by w/2, a quirk that only shows on
+    non-square images and is reproduced here so both renderings agree -- and lets scipy sample input
+    `(x, y) = M @ (x_out, y_out, 1)`. TF's transform `[a0, a1, a2, b0, b1, b2, 0, 0]` samples input
+    `(a0 x + a1 y + a2, b0 x + b1 y + b2)`: its coefficients are the first two rows of M. Note `tx` (IDG's
+    "height" shift, scaled by h) moves x. IDG flips the output after warping (`x -> W - 1 - x`), composed on the
+    right.
     """
     import tensorflow as tf
 
@@ -189,11 +194,11 @@ def affine_transforms_tf(params: dict[str, Any], height: Any, width: Any) -> Any
     shift = mat([[one, zero, tx], [zero, one, ty], [zero, zero, one]])
     shear_m = mat([[one, -tf.sin(shear), zero], [zero, tf.cos(shear), zero], [zero, zero, one]])
     zoom = mat([[zx, zero, zero], [zero, zy, zero], [zero, zero, one]])
-    o_r, o_c = h / 2.0 - 0.5, w / 2.0 - 0.5
-    offset = mat([[one, zero, one * o_r], [zero, one, one * o_c], [zero, zero, one]])
-    reset = mat([[one, zero, -o_r * one], [zero, one, -o_c * one], [zero, zero, one]])
+    o_x, o_y = h / 2.0 - 0.5, w / 2.0 - 0.5  # IDG's centring, quirk included
+    offset = mat([[one, zero, one * o_x], [zero, one, one * o_y], [zero, zero, one]])
+    reset = mat([[one, zero, -o_x * one], [zero, one, -o_y * one], [zero, zero, one]])
     flip_sign = tf.where(params["flip"], -one, one)
     flip_shift = tf.where(params["flip"], (w - 1.0) * one, zero)
-    flip = mat([[one, zero, zero], [zero, flip_sign, flip_shift], [zero, zero, one]])
+    flip = mat([[flip_sign, zero, flip_shift], [zero, one, zero], [zero, zero, one]])
     m = offset @ rotation @ shift @ shear_m @ zoom @ reset @ flip
-    return tf.stack([m[:, 1, 1], m[:, 1, 0], m[:, 1, 2], m[:, 0, 1], m[:, 0, 0], m[:, 0, 2], zero, zero], axis=-1)
+    return tf.stack([m[:, 0, 0], m[:, 0, 1], m[:, 0, 2], m[:, 1, 0], m[:, 1, 1], m[:, 1, 2], zero, zero], axis=-1)
