@@ -59,10 +59,15 @@ class RunConfig:
     stage_batches: int = 8  # batches per tf.data stage prefix timed (0 = skip)
 
     def key_fields(self) -> dict[str, Any]:
-        """The fields that make two runs comparable repeats (everything but where the data lives)."""
-        fields = dataclasses.asdict(self)
-        fields.pop("data_dir")
-        return fields
+        """The fields that make two runs comparable repeats: everything but where the data lives, and only
+        values set away from their defaults -- so adding a new field with a default keeps old keys (and resume)
+        valid."""
+        defaults = RunConfig()
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "data_dir" and getattr(self, f.name) != getattr(defaults, f.name)
+        }
 
 
 @dataclass
