@@ -99,6 +99,8 @@ def resolve(config: RunConfig) -> Resolved:
 class ProgressLine(keras.callbacks.Callback):
     """One progress line on stderr: rewritten in place on a terminal, every `every_sec` seconds otherwise."""
 
+    async_safe = True  # printing needs no step to be finished: never stall the training loop for it
+
     def __init__(self, label: str, epochs: int, steps: int, batch_size: int, every_sec: float = 5.0) -> None:
         super().__init__()
         self.label, self.epochs, self.steps, self.batch_size = label, epochs, steps, batch_size
