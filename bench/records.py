@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -101,12 +102,23 @@ class RunRecord:
     env: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=False, allow_nan=False, default=str)
+        """Strict JSON: a non-finite measurement (a diverged loss, an unmeasurably fast rate) becomes null."""
+        return json.dumps(_finite(dataclasses.asdict(self)), sort_keys=False, allow_nan=False, default=str)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def config_key(config: dict[str, Any]) -> str:

@@ -55,7 +55,9 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             frame[name] = None
     frame["knobs_label"] = frame["knobs"].apply(knobs_label)
     # Derived from the raw stage rates, so the rule can improve without re-running anything.
-    frame["slowest_stage"] = frame["stage_images_per_sec"].apply(lambda r: slowest_stage(r) if r else None)
+    frame["slowest_stage"] = frame["stage_images_per_sec"].apply(
+        lambda rates: slowest_stage(rates) if isinstance(rates, dict) and rates else None
+    )
     frame["training_knobs"] = frame["knobs"].apply(
         lambda k: knobs_label({n: v for n, v in (k or {}).items() if n in TRAINING_KNOBS})
     )

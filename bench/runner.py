@@ -172,7 +172,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.train_examples, record.test_examples = len(data.train), len(data.test)
 
     steps = resolved.steps_per_epoch or len(data.train) // resolved.batch_size
-    if steps < 1:
+    if len(data.train) < resolved.batch_size:
         raise ValueError(
             f"{len(data.train)} training examples make no full batch of {resolved.batch_size}; lower --batch-size"
         )

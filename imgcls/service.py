@@ -166,8 +166,13 @@ def _serve(argv: list[str] | None = None) -> int:
             service.WorkerConfig(dispatcher_address=args.dispatcher, port=args.port, worker_address="localhost:%port%")
         )
         print(f"{READY} worker-of-{args.dispatcher}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server.join()
+    # server.join() would block inside TF where Python signal handlers never run; sleep in Python instead, so
+    # SIGTERM (close(), or the parent dying) stops the server at once. `server` stays referenced until then.
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    while not stop["now"]:
+        time.sleep(0.2)
+    del server  # process exit tears the server down
     return 0
 
 

@@ -5,7 +5,8 @@ different work): JPEG and PNG are decoded by both pipelines, grayscale included 
 one of the decoders cannot read are skipped and counted by reason, and the counts go in the run record:
   - `not_an_image`: not a JPEG/PNG/BMP by its header (a README, `.DS_Store`, ...);
   - `truncated`: a JPEG without its end-of-image marker or a PNG without `IEND` (PIL raises on these, TF may not);
-  - `cmyk`: CMYK JPEGs, which TF's JPEG decoder cannot turn into RGB.
+  - `cmyk`: CMYK JPEGs, which TF's JPEG decoder cannot turn into RGB;
+  - `unsupported_bmp`: 1-bit or palette BMPs, which TF's BMP decoder rejects.
 Skipping rather than failing lets a real-world folder with a few bad files still be benchmarked, and the record says
 how many were left out. Structural mistakes (missing folder, no class folders, an empty class) are errors.
 """
@@ -45,15 +46,21 @@ def check_image_file(path: Path) -> str | None:
         return "not_an_image"
     if fmt == "JPEG" and mode == "CMYK":
         return "cmyk"
+    if fmt == "BMP" and mode not in ("RGB", "RGBA", "L"):
+        return "unsupported_bmp"  # e.g. 1-bit or palette BMPs, which TF's BMP decoder rejects
     with open(path, "rb") as handle:
+        head = handle.read(6)
         handle.seek(0, 2)
         size = handle.tell()
-        handle.seek(max(0, size - 16))
+        # Some writers append bytes after the end-of-image marker; look back far enough to find it.
+        handle.seek(max(0, size - 4096))
         tail = handle.read()
     if fmt == "JPEG" and b"\xff\xd9" not in tail:
         return "truncated"
     if fmt == "PNG" and b"IEND" not in tail:
         return "truncated"
+    if fmt == "BMP" and size < int.from_bytes(head[2:6], "little"):
+        return "truncated"  # shorter than the size its own header declares
     return None
 
 

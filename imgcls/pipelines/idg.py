@@ -38,6 +38,7 @@ class IdgOptions:
 class IdgPipeline:
     name: str = "idg"
     opts: IdgOptions = field(default_factory=IdgOptions)
+    _enqueuers: list = field(default_factory=list, repr=False, compare=False)
 
     def options(self) -> dict[str, Any]:
         return {**asdict(self.opts), "implementation": IDG_IMPLEMENTATION}
@@ -78,15 +79,45 @@ class IdgPipeline:
         how Keras 3 really feeds an ImageDataGenerator. Partial last batches are dropped, like tf.data's
         `drop_remainder=True`, so both pipelines train the same number of full batches.
         """
+        if len(data.train) < config.batch_size:
+            raise ValueError(
+                f"{len(data.train)} training examples make no full batch of {config.batch_size}; lower --batch-size"
+            )
         iterator = self._iterator(data.train, config, config.augment, shuffle=True)
+        # IDG's own endless next() reshuffles every pass; with workers, Keras's enqueuer prepares batches in parallel.
+        batches = self._parallel_passes(iterator) if self.opts.workers > 1 else iterator
 
         def endless() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            while True:
-                images, labels = next(iterator)
+            for images, labels in batches:
                 if len(labels) == config.batch_size:
                     yield images, labels.astype(np.int32)
 
         return endless()
+
+    def _parallel_passes(self, iterator: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Endless batches prepared by Keras's own `OrderedEnqueuer` (what `fit` uses for a PyDataset with
+        `workers` > 1); it serves one pass, so a new one is started per pass, after IDG reshuffles."""
+        from keras.src.trainers.data_adapters.py_dataset_adapter import OrderedEnqueuer
+
+        while True:
+            enqueuer = OrderedEnqueuer(
+                iterator, workers=self.opts.workers, use_multiprocessing=self.opts.use_multiprocessing
+            )
+            enqueuer.start()
+            self._enqueuers.append(enqueuer)
+            stream = enqueuer.get()
+            try:
+                for _ in range(len(iterator)):
+                    yield next(stream)
+            finally:
+                enqueuer.stop()
+                self._enqueuers.remove(enqueuer)
+            iterator.on_epoch_end()
+
+    def close(self) -> None:
+        """Stops the worker threads of any enqueuer started for training."""
+        while self._enqueuers:
+            self._enqueuers.pop().stop()
 
     def eval_data(self, data: DataSet, config: InputConfig) -> Any:
         return self._iterator(data.test, config, config.augment.without_augmentation(), shuffle=False)

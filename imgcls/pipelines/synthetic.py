@@ -7,6 +7,7 @@ evaluation returns None and accuracy is recorded as null for this pipeline.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,9 @@ class SyntheticPipeline:
         return {}
 
     def train_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
-        # Decode + preprocess the first batch once with the plain tf.data graph (no augmentation).
-        first = next(iter(TfDataPipeline(name="synthetic-source", opts=NAIVE).eval_data(data, config)))
+        # Decode + preprocess the first training examples once with the plain tf.data graph (no augmentation).
+        head = dataclasses.replace(data, test=data.train.take(config.batch_size))
+        first = next(iter(TfDataPipeline(name="synthetic-source", opts=NAIVE).eval_data(head, config)))
         images, labels = first
         if images.shape[0] < config.batch_size:
             reps = -(-config.batch_size // images.shape[0])

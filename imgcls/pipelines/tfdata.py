@@ -15,6 +15,7 @@ The graph, in order, and why:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -58,6 +59,10 @@ class TfDataOptions:
             value = getattr(self, name)
             if value is not None and value != AUTOTUNE and value < 1:
                 raise ValueError(f"`{name}` must be off, autotune or >= 1, got {value}")
+        for name in ("private_threadpool", "max_intra_op", "autotune_ram_budget_mb", "autotune_cpu_budget"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"`{name}` must be off or >= 1, got {value}")
 
 
 # The tool's best default for a small CPU machine: parallel everything, autotuned, vectorised augmentation.
@@ -225,13 +230,15 @@ class TfDataPipeline:
         return stages
 
     def eval_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
+        """The test split in order, whatever `deterministic` says for training (order is part of the contract)."""
+        ordered = TfDataPipeline(name=self.name, opts=dataclasses.replace(self.opts, deterministic=True))
         spec = config.augment.without_augmentation()
-        ds = self._load(data.test, config, shuffle=False)
+        ds = ordered._load(data.test, config, shuffle=False)
         ds = ds.batch(config.batch_size)
-        ds = self._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, per_image=False), y))
+        ds = ordered._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, per_image=False), y))
         if self.opts.prefetch is not None:
             ds = ds.prefetch(self.opts.prefetch)
-        return ds.with_options(self._tf_options())
+        return ds.with_options(ordered._tf_options())
 
 
 def _factory(name: str, defaults: TfDataOptions, **overrides: Any) -> TfDataPipeline:

@@ -108,6 +108,12 @@ def _factory(**overrides: Any) -> TfDataServicePipeline:
     inputs = {k: v for k, v in overrides.items() if k not in service_fields}
     from imgcls.pipelines.base import replace_options
 
+    known = sorted(service_fields | set(TfDataOptions.__dataclass_fields__))
+    unknown = sorted(set(inputs) - set(TfDataOptions.__dataclass_fields__))
+    if unknown:
+        raise ValueError(
+            f"Pipeline 'tfdata-service' has no option {', '.join(unknown)}; its options: {', '.join(known)}"
+        )
     try:
         opts = ServiceOptions(**service)
     except ServiceError as err:

@@ -1,0 +1,436 @@
+"""The pipeline contract, checked for every registered pipeline on the same inputs (tiny arrays, tiny JPEG tree).
+
+`train_data`: endless shuffled batches `(float32 [B,H,W,C], int labels [B])` in the preprocess range, made of the
+training split's images with their own labels. `eval_data`: the whole test split, in order, partial last batch
+included, preprocessed but never augmented (or None where evaluation means nothing). Unknown names and options are
+ValueErrors that name what is known.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from imgcls.data.sources import DataSet
+from imgcls.pipelines import InputConfig, build_pipeline, list_pipelines
+from imgcls.pipelines.idg import IdgOptions
+from imgcls.pipelines.synthetic import SyntheticOptions
+from imgcls.pipelines.tfdata import TfDataOptions
+from imgcls.pipelines.tfdata_service import ServiceOptions
+from imgcls.workloads import get_workload
+from tests.conftest import tiny_arrays
+
+SERVICE = "tfdata-service"
+UNORDERED_EVAL_REASON = (
+    "bug: TfDataPipeline.eval_data maps with the pipeline's `deterministic` option (False in the tuned preset), "
+    "so the test split comes back in a different order from pass to pass"
+)
+
+
+def _param(name: str, *marks: Any) -> Any:
+    """A pipeline parameter; the tf.data service one starts server processes, so it is slow."""
+    extra = [pytest.mark.slow] if name == SERVICE else []
+    return pytest.param(name, marks=[*extra, *marks], id=name)
+
+
+ALL = [_param(name) for name in list_pipelines()]
+WITH_EVAL = [_param(name) for name in list_pipelines() if name != "synthetic"]
+
+
+@pytest.fixture(scope="module")
+def service_pipeline():
+    """One `tfdata-service` pipeline (1 local worker) shared by the module: starting servers costs seconds."""
+    pipeline = build_pipeline(SERVICE, service="local:1")
+    yield pipeline
+    pipeline.close()
+
+
+def _pipeline(name: str, request: pytest.FixtureRequest, **options: Any) -> Any:
+    if name == SERVICE and not options:
+        return request.getfixturevalue("service_pipeline")
+    return build_pipeline(name, **options)
+
+
+@dataclass
+class Case:
+    data: DataSet
+    config: InputConfig
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (*self.config.image_size, self.config.channels)
+
+
+def _case(
+    source: str,
+    request: pytest.FixtureRequest,
+    batch: int,
+    augment: str = "seed",
+    workload: str | None = None,
+    size: tuple[int, int] | None = None,
+) -> Case:
+    """The same inputs for every pipeline: mnist-shaped arrays, or the JPEG tree resized to a non-square size."""
+    if source == "arrays":
+        data, w = request.getfixturevalue("mnist_tiny"), get_workload(workload or "mnist")
+    else:
+        data, w = request.getfixturevalue("imagenette_tiny"), get_workload(workload or "imagenette")
+    size = size or (w.image_size if source == "arrays" else (40, 56))  # H != W catches a transposed resize
+    config = InputConfig(
+        image_size=size, channels=w.channels, augment=w.augment_spec(augment), batch_size=batch, seed=0
+    )
+    return Case(data, config)
+
+
+def _eval_batches(eval_data: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every batch of an evaluation input: a Keras PyDataset (idg) by index -- iterating one never ends."""
+    if hasattr(eval_data, "__getitem__") and hasattr(eval_data, "__len__"):
+        batches = [eval_data[i] for i in range(len(eval_data))]
+    else:
+        batches = list(eval_data)
+    return [(np.asarray(x), np.asarray(y)) for x, y in batches]
+
+
+def _match_rows(found: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of `found`, the index of the closest row of `expected` and the max abs difference to it."""
+    a = found.reshape(len(found), -1).astype(np.float32)
+    b = expected.reshape(len(expected), -1).astype(np.float32)
+    distances = np.stack([np.abs(b - row).max(axis=1) for row in a])
+    return distances.argmin(axis=1), distances.min(axis=1)
+
+
+# ---- train_data ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("source", ["arrays", "files"])
+@pytest.mark.parametrize("name", ALL)
+def test_train_batches_have_the_contracted_shape_dtype_range_and_labels(
+    name: str, source: str, request: pytest.FixtureRequest
+) -> None:
+    case = _case(source, request, batch=8)
+    train = _pipeline(name, request).train_data(case.data, case.config)
+    if isinstance(train, tf.data.Dataset):  # static shapes: what drop_remainder promises
+        images_spec, labels_spec = train.element_spec
+        assert tuple(images_spec.shape) == (8, *case.shape) and images_spec.dtype == tf.float32
+        assert tuple(labels_spec.shape) == (8,) and labels_spec.dtype.is_integer
+    iterator = iter(train)
+    seen: list[int] = []
+    for _ in range(3):
+        images, labels = (np.asarray(v) for v in next(iterator))
+        assert images.shape == (8, *case.shape)
+        assert images.dtype == np.float32
+        assert images.min() >= -1e-6 and images.max() <= 1 + 1e-6  # `unit`: [0, 255] -> [0, 1]
+        assert images.max() > 0.3 and images.std() > 0.02  # rescaled once, not twice, and not blank
+        assert labels.shape == (8,) and np.issubdtype(labels.dtype, np.integer)
+        assert labels.min() >= 0 and labels.max() < case.data.num_classes
+        seen += labels.tolist()
+    assert len(set(seen)) > 2  # real labels, not a constant
+
+
+@pytest.mark.parametrize(
+    "name",
+    [_param(name) for name in list_pipelines()],
+)
+def test_train_batches_are_training_images_with_their_own_labels(name: str, request: pytest.FixtureRequest) -> None:
+    """With augmentation off, every training image is a source training image, rescaled, beside its own label."""
+    case = _case("arrays", request, batch=16, augment="none")
+    iterator = iter(_pipeline(name, request).train_data(case.data, case.config))
+    indices: list[int] = []
+    for _ in range(2):
+        images, labels = (np.asarray(v) for v in next(iterator))
+        index, distance = _match_rows(images * 255.0, case.data.train.images)
+        assert distance.max() < 1e-3, "an image that is not a training image"
+        np.testing.assert_array_equal(labels, case.data.train.labels[index])  # labels stay with their images
+        indices += index.tolist()
+    if name != "synthetic":  # shuffled, not the split's first rows in order
+        assert indices != list(range(len(indices)))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_vgg16_preprocessing_range_in_training_and_evaluation(name: str, request: pytest.FixtureRequest) -> None:
+    case = _case("files", request, batch=4, workload="imagenette-vgg16", size=(32, 32))
+    pipeline = _pipeline(name, request)
+    images, _ = next(iter(pipeline.train_data(case.data, case.config)))
+    batches = [np.asarray(images)]
+    eval_data = pipeline.eval_data(case.data, case.config)
+    if eval_data is not None:
+        batches.append(_eval_batches(eval_data)[0][0])
+    for x in batches:
+        assert x.dtype == np.float32 and x.shape == (4, 32, 32, 3)
+        # caffe-style: BGR minus the ImageNet channel means, so values span [-123.68, 151.061].
+        assert x.min() >= -123.68 - 1e-3 and x.max() <= 255 - 103.939 + 1e-3
+        assert x.min() < -20 and x.max() > 20  # not the unit range
+
+
+@pytest.mark.parametrize(
+    "name",
+    [_param(name) for name in list_pipelines()],
+)
+def test_a_training_split_smaller_than_one_batch_still_gives_full_batches(
+    name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5 examples, batch 8: full batches across epoch boundaries (or an immediate ValueError), never a hang.
+
+    Real case: `bench run --workload cifar10 --pipeline idg --limit 100` (batch 128, 100 steps by default).
+    """
+    from keras.src.legacy.preprocessing.image import Iterator
+
+    original = Iterator.__next__
+    pulls = {"n": 0}
+
+    def guarded_next(self):  # noqa: ANN001, ANN202
+        pulls["n"] += 1
+        if pulls["n"] > 200:
+            raise RuntimeError("ImageDataGenerator iterator pulled 200 times without a full batch")
+        return original(self)
+
+    monkeypatch.setattr(Iterator, "__next__", guarded_next)
+    data = tiny_arrays("mnist", n_train=5, n_test=5)
+    case = _case("arrays", request, batch=8)
+    try:
+        images, labels = next(iter(_pipeline(name, request).train_data(data, case.config)))
+    except ValueError as err:  # refusing at once is fine too, if it says why
+        assert "batch" in str(err)
+        return
+    assert np.asarray(images).shape == (8, 28, 28, 1) and np.asarray(labels).shape == (8,)
+
+
+def test_idg_workers_prepare_training_batches_concurrently(mnist_tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+    from keras.src.legacy.preprocessing.image import NumpyArrayIterator
+
+    original = NumpyArrayIterator._get_batches_of_transformed_samples
+    state = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def spy(self, index_array):  # noqa: ANN001, ANN202
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        try:
+            time.sleep(0.02)  # long enough for a second worker to start its own batch meanwhile
+            return original(self, index_array)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(NumpyArrayIterator, "_get_batches_of_transformed_samples", spy)
+    workload = get_workload("mnist")
+    config = InputConfig(image_size=(28, 28), channels=1, augment=workload.augment, batch_size=8, seed=0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    train = build_pipeline("idg", workers=3).train_data(mnist_tiny, config)
+    model.fit(train, steps_per_epoch=16, epochs=1, verbose=0)
+    assert state["peak"] >= 2, "with workers=3 no two training batches were ever prepared at the same time"
+
+
+# ---- eval_data --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_only_synthetic_has_no_evaluation(name: str, request: pytest.FixtureRequest) -> None:
+    case = _case("arrays", request, batch=32)
+    eval_data = _pipeline(name, request).eval_data(case.data, case.config)
+    assert (eval_data is None) == (name == "synthetic")
+
+
+@pytest.mark.parametrize("source, batch, sizes", [("arrays", 50, [50, 50, 28]), ("files", 8, [8, 8, 4])])
+@pytest.mark.parametrize("name", WITH_EVAL)
+def test_eval_covers_the_whole_test_split_with_a_partial_last_batch(
+    name: str, source: str, batch: int, sizes: list[int], request: pytest.FixtureRequest
+) -> None:
+    case = _case(source, request, batch=batch)  # the workload's augmentation is on: eval must ignore it
+    batches = _eval_batches(_pipeline(name, request).eval_data(case.data, case.config))
+    assert [len(y) for _, y in batches] == sizes
+    images = np.concatenate([x for x, _ in batches])
+    labels = np.concatenate([y for _, y in batches])
+    assert images.shape == (len(case.data.test), *case.shape) and images.dtype == np.float32
+    assert np.array_equal(labels, labels.astype(int)) and labels.min() >= 0
+    assert sorted(labels.astype(int).tolist()) == sorted(case.data.test.labels.tolist())
+    assert images.min() >= -1e-6 and images.max() <= 1 + 1e-6
+    if source == "arrays":  # exactly the test images / 255, each beside its own label: no augmentation
+        index, distance = _match_rows(images, case.data.test.images / 255.0)
+        assert distance.max() < 1e-6
+        assert len(set(index.tolist())) == len(case.data.test)
+        np.testing.assert_array_equal(labels.astype(int), case.data.test.labels[index])
+
+
+@pytest.mark.parametrize("source, batch, passes", [("arrays", 6, 100), ("files", 1, 30)])
+@pytest.mark.parametrize(
+    "name",
+    [_param(name) for name in list_pipelines() if name != "synthetic"],
+)
+def test_eval_keeps_the_test_split_order_every_pass(
+    name: str, source: str, batch: int, passes: int, request: pytest.FixtureRequest
+) -> None:
+    """Order is a contract (predictions line up with `data.test`); one lucky pass proves little, so many passes."""
+    case = _case(source, request, batch=batch)
+    pipeline = _pipeline(name, request)
+    expected = case.data.test.labels.tolist()
+    for attempt in range(passes):
+        batches = _eval_batches(pipeline.eval_data(case.data, case.config))
+        labels = np.concatenate([y for _, y in batches]).astype(int).tolist()
+        assert labels == expected, f"pass {attempt + 1}: test split out of order"
+
+
+@pytest.mark.parametrize("source", ["arrays", "files"])
+def test_idg_and_tfdata_evaluation_preprocess_identically(source: str, request: pytest.FixtureRequest) -> None:
+    case = _case(source, request, batch=16)
+    idg = _eval_batches(build_pipeline("idg").eval_data(case.data, case.config))
+    ours = _eval_batches(build_pipeline("tfdata").eval_data(case.data, case.config))
+    idg_x, idg_y = np.concatenate([x for x, _ in idg]), np.concatenate([y for _, y in idg]).astype(int)
+    our_x, our_y = np.concatenate([x for x, _ in ours]), np.concatenate([y for _, y in ours]).astype(int)
+    # Order aside (see the order test), the same images with the same labels, nearly the same values.
+    index, distance = _match_rows(our_x, idg_x)
+    assert len(set(index.tolist())) == len(idg_x)
+    np.testing.assert_array_equal(our_y, idg_y[index])
+    if source == "arrays":
+        assert distance.max() < 1e-6
+    else:  # PIL's and TF's bilinear resizes differ by a few grey levels at most on average
+        assert np.abs(our_x - idg_x[index]).mean() < 0.04
+
+
+# ---- names and options -----------------------------------------------------------------------------------------
+def _fields(*classes: type) -> set[str]:
+    return {f.name for cls in classes for f in dataclasses.fields(cls)}
+
+
+ACCEPTED_OPTIONS = {
+    "idg": _fields(IdgOptions),
+    "tfdata": _fields(TfDataOptions),
+    "tfdata-naive": _fields(TfDataOptions),
+    "synthetic": _fields(SyntheticOptions),
+    SERVICE: _fields(ServiceOptions, TfDataOptions),
+}
+
+
+def test_unknown_pipeline_name_is_a_value_error_naming_the_known_ones() -> None:
+    with pytest.raises(ValueError) as error:
+        build_pipeline("tf.data-fast")
+    message = str(error.value)
+    assert "tf.data-fast" in message
+    assert all(name in message for name in list_pipelines())
+
+
+@pytest.mark.parametrize("name", list_pipelines())
+def test_every_accepted_option_builds(name: str) -> None:
+    defaults = {}
+    for cls in {"idg": [IdgOptions], "synthetic": [SyntheticOptions], SERVICE: [ServiceOptions, TfDataOptions]}.get(
+        name, [TfDataOptions]
+    ):
+        defaults.update({f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)})
+    assert set(defaults) == ACCEPTED_OPTIONS[name]
+    for option, value in defaults.items():
+        build_pipeline(name, **{option: value})  # no cluster is started by building
+
+
+@pytest.mark.parametrize(
+    "name",
+    [_param(name) for name in list_pipelines()],
+)
+def test_unknown_option_is_a_value_error_naming_every_accepted_option(name: str) -> None:
+    with pytest.raises(ValueError) as error:
+        build_pipeline(name, turbo_mode=True)
+    message = str(error.value)
+    assert repr(name) in message and "turbo_mode" in message
+    missing = sorted(option for option in ACCEPTED_OPTIONS[name] if option not in message)
+    assert not missing, f"{name}: the error does not name {missing}"
+
+
+TFDATA_BAD_VALUES = [
+    ("cache", "disk"),
+    ("cache", "on"),
+    ("cache_at", "batch"),
+    ("shuffle_buffer", 0),
+    ("map_parallel", 0),
+    ("map_parallel", -2),
+    ("prefetch", 0),
+    ("prefetch", -5),
+    ("interleave_cycle", 0),
+    ("interleave_parallel", -3),
+]
+UNCHECKED_BAD_VALUES = [
+    ("private_threadpool", -2),
+    ("max_intra_op", -1),
+    ("autotune_ram_budget_mb", -512),
+    ("autotune_cpu_budget", -1),
+]
+
+
+@pytest.mark.parametrize("name", ["tfdata", "tfdata-naive"])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        *TFDATA_BAD_VALUES,
+        *(
+            pytest.param(
+                option,
+                value,
+            )
+            for option, value in UNCHECKED_BAD_VALUES
+        ),
+    ],
+)
+def test_invalid_tfdata_option_values_are_value_errors_naming_the_option(name: str, option: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=f"`{option}`"):
+        build_pipeline(name, **{option: value})
+
+
+def test_valid_tfdata_option_values_are_kept_verbatim() -> None:
+    overrides = {
+        "map_parallel": 3,
+        "prefetch": None,
+        "cache": "memory",
+        "cache_at": "augment",
+        "interleave_cycle": 2,
+        "shuffle_buffer": 1,
+        "vectorize": False,
+        "deterministic": True,
+    }
+    pipeline = build_pipeline("tfdata", **overrides)
+    assert pipeline.options() == {**dataclasses.asdict(TfDataOptions()), **overrides}
+    assert build_pipeline("tfdata", map_parallel=-1).options()["map_parallel"] == -1  # AUTOTUNE
+    naive = build_pipeline("tfdata-naive").options()
+    assert (naive["map_parallel"], naive["prefetch"], naive["vectorize"]) == (None, None, False)
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        ({"workers": 0}, "workers"),
+        ({"service": "nowhere"}, "--service"),
+        ({"service": "local:0"}, "local:N"),
+        ({"processing_mode": "sometimes"}, "processing_mode"),
+        ({"sharding": "by-hash"}, "sharding"),
+        ({"compression": "zstd"}, "compression"),
+    ],
+)
+def test_other_invalid_option_values_are_value_errors(options: dict, named: str) -> None:
+    name = "idg" if "workers" in options else SERVICE
+    with pytest.raises(ValueError, match=named):
+        build_pipeline(name, **options)
+
+
+# ---- the service's servers -------------------------------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = f"/proc/{pid}/status"
+    return not (os.path.exists(status) and "zombie" in open(status).read())
+
+
+@pytest.mark.slow
+def test_tfdata_service_close_stops_its_servers_promptly(service_pipeline) -> None:
+    service_pipeline.dispatcher_address()  # make sure the servers run
+    pids = list(service_pipeline.server_pids)
+    assert len(pids) == 2  # dispatcher + 1 worker
+    start = time.monotonic()
+    service_pipeline.close()
+    elapsed = time.monotonic() - start
+    assert not [pid for pid in pids if _alive(pid)], "a server outlived close()"
+    assert elapsed < 5, f"close() took {elapsed:.1f} s: the servers ignored SIGTERM"
