@@ -63,6 +63,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-size", type=_positive_int, default=None, help="square image size override (file inputs only)"
     )
+    parser.add_argument("--gpu-mem-growth", action="store_true", help="allocate GPU memory as needed")
     parser.add_argument(
         "--cpu-devices", type=_positive_int, default=None, help="split the CPU into N logical devices (mirrored)"
     )
@@ -140,6 +141,7 @@ def config_from_args(args: argparse.Namespace):  # -> RunConfig (imported lazily
         image_size=args.image_size,
         target_accuracy=args.target_accuracy,
         cpu_devices=args.cpu_devices,
+        gpu_mem_growth=args.gpu_mem_growth,
     )
 
 
@@ -245,3 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted (a failure record was written)", file=sys.stderr)
         return 130
+    except Exception as err:  # a run that failed half way: its failure record is written; one line here
+        if args.verbose:
+            raise
+        name = type(err).__name__
+        hint = "; lower --batch-size" if "ResourceExhausted" in name or "out of memory" in str(err).lower() else ""
+        first_line = (str(err).strip().splitlines() or [""])[0][:300]
+        print(f"error: run failed ({name}: {first_line}){hint}; details with --verbose", file=sys.stderr)
+        return 1

@@ -26,6 +26,17 @@ def tf_gpu_devices() -> list:
     return tf.config.list_physical_devices("GPU")
 
 
+def enable_gpu_memory_growth() -> None:
+    """`--gpu-mem-growth`: TF grabs GPU memory as it needs it (must precede the first GPU op)."""
+    import tensorflow as tf
+
+    for gpu in tf_gpu_devices():
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as err:  # already initialised: say so, don't fail the run
+            logger.warning("--gpu-mem-growth ignored: %s", err)
+
+
 def reset_tf_gpu_peak() -> None:
     import tensorflow as tf
 

@@ -52,6 +52,7 @@ class RunConfig:
     steps_per_execution: int = 1
     strategy: str = "default"  # default | mirrored | multi-worker
     cpu_devices: int | None = None  # split the CPU into N logical devices (mirrored training without GPUs)
+    gpu_mem_growth: bool = False  # allocate GPU memory as needed instead of all at start
     weights: str | None = None
     image_size: int | None = None  # square override of the workload's image size (e.g. small VGG16 in tests)
     target_accuracy: float | None = None  # time-to-accuracy target (None = the workload's default)
@@ -202,6 +203,8 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.model_weights = model_kwargs.get("weights")
     if config.mixed_precision != "off":
         keras.mixed_precision.set_global_policy(f"mixed_{config.mixed_precision}")
+    if config.gpu_mem_growth:
+        resources.enable_gpu_memory_growth()
     strategy = build_strategy(config.strategy, config.cpu_devices)
     record.strategy, record.replicas = config.strategy, strategy.num_replicas_in_sync
     if resolved.batch_size % record.replicas:
