@@ -60,13 +60,18 @@ def input_bound_figure(table: pd.DataFrame) -> plt.Figure:
         rows["workload"] + "  " + rows["pipeline"] + "  " + rows["knobs_label"].str.replace("default", "", regex=False)
     )
     rows = rows.sort_values(["workload", "input_bound_pct"])
-    fig, ax = plt.subplots(figsize=(8, 0.32 * max(4, len(rows)) + 1))
-    ax.barh(rows["label"], rows["input_bound_pct"], color=[COLORS.get(p, "#4c72b0") for p in rows["pipeline"]])
-    for y, value in enumerate(rows["input_bound_pct"]):
+    fig, ax = plt.subplots(figsize=(9, 0.32 * max(4, len(rows)) + 1.2))
+    positions = np.arange(len(rows))  # numeric rows: two runs with the same label must not share a bar
+    ax.barh(positions, rows["input_bound_pct"], color=[COLORS.get(p, "#4c72b0") for p in rows["pipeline"]])
+    ax.set_yticks(
+        positions,
+        [f"{label} ({source[:24]})" for label, source in zip(rows["label"], rows["data_source"], strict=True)],
+    )
+    for y, value in zip(positions, rows["input_bound_pct"], strict=True):
         ax.annotate(f"{value:.0f}%", (value, y), va="center", fontsize=8, xytext=(3, 0), textcoords="offset points")
     ax.set_xlabel("input-bound % (time the model waited for input)")
     ax.set_xlim(0, 105)
-    ax.set_title("How much of training is spent waiting for input, per pipeline and knob")
+    ax.set_title("Input-bound % per pipeline and knob", fontsize=10)
     fig.tight_layout()
     return fig
 

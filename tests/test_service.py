@@ -53,8 +53,9 @@ def test_unreachable_dispatcher_fails_fast_not_hangs() -> None:
     assert time.monotonic() - start < 10
 
 
-def test_cli_bad_and_unreachable_service_exit_2(capsys: pytest.CaptureFixture) -> None:
-    assert main(["run", "--pipeline", "tfdata-service", "--service", "nowhere", "--data", "generated"]) == 2
+def test_cli_bad_and_unreachable_service_exit_2(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    argv = ["run", "--pipeline", "tfdata-service", "--service", "nowhere", "--data", "generated"]
+    assert main([*argv, "--results", str(tmp_path)]) == 2
     assert "--service" in capsys.readouterr().err
 
 
