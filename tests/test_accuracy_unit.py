@@ -52,3 +52,30 @@ def test_parity_within_idg_spread_and_flag_outside() -> None:
     assert flagged.startswith("FLAGGED (below")
     assert table.loc[("idg", "default"), "seeds"] == 3
     assert table.loc[("idg", "default"), "reached"] == 2  # 0.965 never reached the 0.97 target
+
+
+def test_same_seed_with_deterministic_gives_the_same_first_epoch_loss(tmp_path, mnist_tiny) -> None:
+    """`--seed S --deterministic`: two tfdata runs agree on the first-epoch loss and per-epoch accuracy."""
+    from bench.runner import RunConfig, run_and_record
+
+    def run(seed: int):
+        config = RunConfig(
+            workload="mnist",
+            pipeline="tfdata",
+            pipeline_options={"deterministic": True},
+            seed=seed,
+            batch_size=32,
+            steps_per_epoch=8,
+            epochs=2,
+            warmup_steps=2,
+            pipeline_batches=3,
+            stage_batches=0,
+            ceiling_steps=0,
+        )
+        return run_and_record(config, tmp_path, data=mnist_tiny)
+
+    first, again, other = run(7), run(7), run(8)
+    assert first.first_epoch_loss == again.first_epoch_loss
+    assert first.epoch_val_accuracy == again.epoch_val_accuracy and len(first.epoch_val_accuracy) == 2
+    assert other.first_epoch_loss != first.first_epoch_loss
+    assert len(first.epoch_train_loss) == 2 and first.epoch_val_loss
