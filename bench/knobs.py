@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from imgcls.registry import Registry
+
 AUTOTUNE = -1
 
 
@@ -83,24 +85,19 @@ class Knob:
         return "--" + self.name.replace("_", "-")
 
 
-_KNOBS: dict[str, Knob] = {}
+_KNOBS: Registry[Knob] = Registry("knob")
 
 
 def register_knob(knob: Knob) -> Knob:
-    if knob.name in _KNOBS:
-        raise ValueError(f"Knob {knob.name!r} registered twice")
-    _KNOBS[knob.name] = knob
-    return knob
+    return _KNOBS.register(knob.name, knob)
 
 
 def get_knob(name: str) -> Knob:
-    if name not in _KNOBS:
-        raise ValueError(f"Unknown knob {name!r}; known: {', '.join(_KNOBS)}")
-    return _KNOBS[name]
+    return _KNOBS.get(name)
 
 
 def list_knobs() -> list[Knob]:
-    return list(_KNOBS.values())
+    return _KNOBS.values()
 
 
 for _knob in (

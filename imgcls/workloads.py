@@ -10,6 +10,7 @@ import keras
 
 from imgcls import models
 from imgcls.augment import AugmentSpec
+from imgcls.registry import Registry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,24 +59,19 @@ class Workload:
         raise ValueError(f"Unknown augmentation {which!r}; known: seed, none")
 
 
-_WORKLOADS: dict[str, Workload] = {}
+_WORKLOADS: Registry[Workload] = Registry("workload")
 
 
 def register_workload(workload: Workload) -> Workload:
-    if workload.name in _WORKLOADS:
-        raise ValueError(f"Workload {workload.name!r} registered twice")
-    _WORKLOADS[workload.name] = workload
-    return workload
+    return _WORKLOADS.register(workload.name, workload)
 
 
 def get_workload(name: str) -> Workload:
-    if name not in _WORKLOADS:
-        raise ValueError(f"Unknown workload {name!r}; known: {', '.join(list_workloads())}")
-    return _WORKLOADS[name]
+    return _WORKLOADS.get(name)
 
 
 def list_workloads() -> list[str]:
-    return list(_WORKLOADS)
+    return _WORKLOADS.names()
 
 
 # The seed trained MNIST and CIFAR-10 without augmentation; their `seed` specs are the classic Keras examples'

@@ -25,6 +25,7 @@ import numpy as np
 from imgcls.data import generated
 from imgcls.data.folder import FolderScan, scan_class_folders
 from imgcls.errors import DataUnavailable
+from imgcls.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -182,21 +183,18 @@ def host_reachable(host: str, port: int = 443, timeout_sec: float = 2.0) -> bool
 # Loaders: each returns a DataSet or raises DataUnavailable. Registered by the `--data` word.
 # ---------------------------------------------------------------------------------------------------------------
 Loader = Callable[[DataSetInfo, "Path | None"], DataSet]
-_LOADERS: dict[str, Loader] = {}
+_LOADERS: Registry[Loader] = Registry("data source")
 
 
 def register_loader(name: str) -> Callable[[Loader], Loader]:
     def wrap(fn: Loader) -> Loader:
-        if name in _LOADERS:
-            raise ValueError(f"Data loader {name!r} registered twice")
-        _LOADERS[name] = fn
-        return fn
+        return _LOADERS.register(name, fn)
 
     return wrap
 
 
 def list_data_modes() -> list[str]:
-    return ["auto", *_LOADERS]
+    return ["auto", *_LOADERS.names()]
 
 
 def _fingerprint(x: np.ndarray, y: np.ndarray) -> str:
@@ -418,7 +416,7 @@ def load_dataset(name: str, mode: str = "auto", data_dir: Path | str | None = No
     if mode != "auto":
         if mode not in _LOADERS:
             raise ValueError(f"Unknown data source {mode!r}; known: {', '.join(list_data_modes())}")
-        return _LOADERS[mode](info, data_dir)
+        return _LOADERS.get(mode)(info, data_dir)
 
     # auto: what is on disk first, then a download only if its host answers, else generated.
     attempts: list[str] = []
@@ -432,7 +430,7 @@ def load_dataset(name: str, mode: str = "auto", data_dir: Path | str | None = No
         if not available():
             continue
         try:
-            return _LOADERS[mode_name](info, data_dir)
+            return _LOADERS.get(mode_name)(info, data_dir)
         except DataUnavailable as err:
             attempts.append(str(err))
     reason = "; ".join(attempts) if attempts else "no data directory, no Keras/tfds cache, no network"

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from imgcls.augment import AugmentSpec
 from imgcls.data.sources import DataSet
+from imgcls.registry import Registry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,25 +48,21 @@ class Pipeline(Protocol):
 
 
 PipelineFactory = Callable[..., Pipeline]
-_PIPELINES: dict[str, PipelineFactory] = {}
+_PIPELINES: Registry[PipelineFactory] = Registry("pipeline")
 
 
 def register_pipeline(name: str, factory: PipelineFactory) -> None:
     """Registers `factory(**option_overrides) -> Pipeline` under the CLI word `name`."""
-    if name in _PIPELINES:
-        raise ValueError(f"Pipeline {name!r} registered twice")
-    _PIPELINES[name] = factory
+    _PIPELINES.register(name, factory)
 
 
 def list_pipelines() -> list[str]:
-    return list(_PIPELINES)
+    return _PIPELINES.names()
 
 
 def build_pipeline(name: str, **overrides: Any) -> Pipeline:
     """Builds pipeline `name` with option overrides (knobs); unknown names and options are errors."""
-    if name not in _PIPELINES:
-        raise ValueError(f"Unknown pipeline {name!r}; known: {', '.join(list_pipelines())}")
-    return _PIPELINES[name](**overrides)
+    return _PIPELINES.get(name)(**overrides)
 
 
 def replace_options(options: Any, overrides: dict[str, Any], pipeline: str) -> Any:
