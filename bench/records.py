@@ -45,6 +45,7 @@ class RunRecord:
     replicas: int = 1
     per_replica_batch_size: int | None = None
     batch_size: int = 0
+    image_size: list[int] | None = None  # (height, width) the model was fed, after any --image-size override
     epochs: int = 0
     steps_per_epoch: int = 0
     augment: str = ""

@@ -186,6 +186,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
         tf.config.experimental.enable_op_determinism()
     image_size = (config.image_size, config.image_size) if config.image_size else workload.image_size
     input_shape = (*image_size, workload.channels)
+    record.image_size = list(image_size)
     input_config = InputConfig(
         image_size=image_size,
         channels=workload.channels,

@@ -3,9 +3,11 @@
 Policy for odd files, decided once here so every pipeline reads the *same* file list (a comparison must not compare
 different work): JPEG and PNG are decoded by both pipelines, grayscale included (turned into 3 channels). Files that
 one of the decoders cannot read are skipped and counted by reason, and the counts go in the run record:
-  - `not_an_image`: not a JPEG/PNG/BMP by its header (a README, `.DS_Store`, ...);
+  - `not_an_image`: not a JPEG/PNG/BMP by its header (a README, a `.txt`, ...); hidden files (`.DS_Store`) are
+    ignored without being counted;
   - `truncated`: a JPEG without its end-of-image marker or a PNG without `IEND` (PIL raises on these, TF may not);
-  - `cmyk`: CMYK JPEGs, which TF's JPEG decoder cannot turn into RGB;
+  - `cmyk`: CMYK JPEGs: PIL and TF convert them to RGB differently (Adobe inverted CMYK), so the two pipelines
+    would not see the same pixels;
   - `unsupported_bmp`: 1-bit or palette BMPs, which TF's BMP decoder rejects.
 Skipping rather than failing lets a real-world folder with a few bad files still be benchmarked, and the record says
 how many were left out. Structural mistakes (missing folder, no class folders, an empty class) are errors.
