@@ -59,6 +59,7 @@ class RunRecord:
     data_skipped_files: dict[str, int] = field(default_factory=dict)
     train_examples: int | None = None
     test_examples: int | None = None
+    num_classes: int | None = None  # chance accuracy is 1 / num_classes
     # end-to-end steady state
     warmup_steps: int | None = None
     window_steps: int | None = None

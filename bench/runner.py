@@ -171,6 +171,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.data_kind, record.data_source, record.data_location = data.kind, data.source, data.location
     record.data_skipped_files = dict(data.skipped_files)
     record.train_examples, record.test_examples = len(data.train), len(data.test)
+    record.num_classes = data.num_classes
 
     steps = resolved.steps_per_epoch or len(data.train) // resolved.batch_size
     if len(data.train) < resolved.batch_size:
@@ -374,7 +375,9 @@ def measure_ceiling(
     """
     synthetic = build_pipeline("synthetic")
     timer = StepTimer()
-    model.fit(synthetic.train_data(data, config), epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    model.fit(
+        synthetic.train_data(data, config), epochs=1, steps_per_epoch=steps, callbacks=[timer], shuffle=False, verbose=0
+    )
     warmup = max(0, min(2 * steps_per_execution, (len(timer.log.step_sec) - 2) * steps_per_execution))
     return summarize_steps(timer.log, config.batch_size, warmup, steps_per_callback=steps_per_execution).images_per_sec
 

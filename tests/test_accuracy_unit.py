@@ -22,8 +22,9 @@ def test_time_to_target_rejects_a_percentage() -> None:
         time_to_target([0.5], [1.0], target=97)
 
 
-def _record(pipeline: str, seed: int, accuracy: float, knobs: dict | None = None) -> dict:
+def _record(pipeline: str, seed: int, accuracy: float, knobs: dict | None = None, classes: int = 10) -> dict:
     return {
+        "num_classes": classes,
         "status": "ok",
         "workload": "mnist",
         "pipeline": pipeline,
@@ -52,6 +53,30 @@ def test_parity_within_idg_spread_and_flag_outside() -> None:
     assert flagged.startswith("FLAGGED (below")
     assert table.loc[("idg", "default"), "seeds"] == 3
     assert table.loc[("idg", "default"), "reached"] == 2  # 0.965 never reached the 0.97 target
+    # The flag carries its evidence: 6 points apart with ~1 point spread is far from noise; the parity row is not.
+    assert table.loc[("tfdata", "mixed_precision=bfloat16"), "p_welch"] < 0.01
+    assert table.loc[("tfdata", "default"), "p_welch"] > 0.3
+
+
+def test_no_parity_verdict_when_the_baseline_is_at_chance() -> None:
+    """Ten classes at ~10%: a 1.5-point gap is noise around chance, not a pipeline bug."""
+    records = [_record("idg", s, a) for s, a in enumerate([0.095, 0.10, 0.105])]
+    records += [_record("tfdata", s, a) for s, a in enumerate([0.115, 0.12, 0.125])]
+    table = accuracy_table(records).set_index("pipeline")
+    assert table.loc["idg", "parity"] == "baseline (at chance, 10%)"
+    assert table.loc["tfdata", "parity"] == "no verdict: idg at chance"
+    # Two classes: idg at 71% is clearly above chance (50%), so a 10-point gap is flagged.
+    records = [_record("idg", s, a, classes=2) for s, a in enumerate([0.70, 0.72, 0.71])]
+    records += [_record("tfdata", s, a, classes=2) for s, a in enumerate([0.60, 0.61, 0.62])]
+    table = accuracy_table(records).set_index("pipeline")
+    assert table.loc["tfdata", "parity"].startswith("FLAGGED (below")
+
+
+def test_records_without_num_classes_still_get_a_verdict() -> None:
+    records = [{k: v for k, v in _record("idg", s, a).items() if k != "num_classes"} for s, a in enumerate([0.1] * 2)]
+    records += [{k: v for k, v in _record("tfdata", s, 0.2).items() if k != "num_classes"} for s in range(2)]
+    table = accuracy_table(records).set_index("pipeline")
+    assert table.loc["tfdata", "parity"].startswith("FLAGGED (above")
 
 
 def test_same_seed_with_deterministic_gives_the_same_first_epoch_loss(tmp_path, mnist_tiny) -> None:

@@ -342,12 +342,6 @@ def test_complete_jpeg_with_trailing_bytes_is_kept(tmp_path: Path) -> None:
     assert check_image_file(path) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="folder.check_image_file looks for the JPEG end-of-image marker only in the last 4096 bytes, so a "
-    "complete JPEG with a longer trailer (e.g. a motion photo's appended MP4) is counted `truncated` and dropped "
-    "though both decoders read it",
-)
 def test_complete_jpeg_with_a_long_trailer_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "motion.jpg"
     path.write_bytes(jpeg_bytes(photo()) + b"\x00\x00\x00\x18ftypmp42" + bytes(20_000))
@@ -358,12 +352,6 @@ def test_complete_jpeg_with_a_long_trailer_is_kept(tmp_path: Path) -> None:
     assert check_image_file(path) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="folder.check_image_file accepts any FF D9 in the last 4096 bytes as the end-of-image marker, so a "
-    "small truncated JPEG whose header holds an embedded JPEG (EXIF thumbnail, comment) is kept, and both "
-    "decoders then fail on it mid-run",
-)
 def test_truncated_jpeg_with_an_embedded_thumbnail_is_skipped(tmp_path: Path) -> None:
     thumbnail = jpeg_bytes(photo(16, 16, seed=1))  # a complete JPEG, end-of-image marker included
     buffer = io.BytesIO()
@@ -418,3 +406,16 @@ def test_bmp_variants_are_kept_only_when_both_pipelines_decode_them_alike(tmp_pa
     assert from_idg.shape == from_tf.shape == (len(kept), 48, 64, 3)
     for i, name in enumerate(kept):  # native size: no resize, so the decoders must agree closely
         assert np.abs(from_idg[i] - from_tf[i]).mean() < 2 / 255, name
+
+
+@pytest.mark.parametrize("options", [{"progressive": True}, {"progressive": True, "restart_marker_blocks": 1}])
+def test_progressive_jpeg_is_kept_whole_and_skipped_cut(tmp_path: Path, options: dict) -> None:
+    """Progressive JPEGs carry several scans with tables between them; only the final end marker counts."""
+    buffer = io.BytesIO()
+    Image.fromarray(photo(96, 128)).save(buffer, format="JPEG", quality=90, **options)
+    whole = buffer.getvalue()
+    assert whole.count(b"\xff\xda") > 1  # really several scans
+    (tmp_path / "whole.jpg").write_bytes(whole)
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    assert check_image_file(tmp_path / "whole.jpg") is None
+    assert check_image_file(tmp_path / "cut.jpg") == "truncated"

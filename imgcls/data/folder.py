@@ -5,7 +5,8 @@ different work): JPEG and PNG are decoded by both pipelines, grayscale included 
 one of the decoders cannot read are skipped and counted by reason, and the counts go in the run record:
   - `not_an_image`: not a JPEG/PNG/BMP by its header (a README, a `.txt`, ...); hidden files (`.DS_Store`) are
     ignored without being counted;
-  - `truncated`: a JPEG without its end-of-image marker or a PNG without `IEND` (PIL raises on these, TF may not);
+  - `truncated`: a JPEG without an end-of-image marker after its scan data, or a PNG without `IEND` (PIL raises
+    on these, TF may not);
   - `cmyk`: CMYK JPEGs: PIL and TF convert them to RGB differently (Adobe inverted CMYK), so the two pipelines
     would not see the same pixels;
   - `unsupported_bmp`: 1-bit or palette BMPs, which TF's BMP decoder rejects.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -33,6 +35,58 @@ class FolderScan:
 
 
 _DECODABLE_FORMATS = {"JPEG", "PNG", "BMP"}
+_TAIL_BYTES = 4096
+_EOI = b"\xff\xd9"
+_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD9)}  # TEM, RSTn, SOI: no length field
+
+
+def _first_scan_offset(handle: BinaryIO) -> int | None:
+    """File offset of the image's first start-of-scan (SOS) marker, walking the header segments by their lengths.
+
+    Walking (not searching) matters: an APP1/COM segment may hold a whole embedded JPEG (an EXIF thumbnail),
+    end-of-image marker included, which a byte search would take for the image's own.
+    """
+    handle.seek(2)  # after SOI
+    while True:
+        marker = handle.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        while marker[1] == 0xFF:  # fill bytes before a marker
+            next_byte = handle.read(1)
+            if not next_byte:
+                return None
+            marker = b"\xff" + next_byte
+        if marker[1] == 0xDA:
+            return handle.tell() - 2
+        if marker[1] in _STANDALONE_MARKERS:
+            continue
+        length = handle.read(2)
+        if len(length) < 2:
+            return None
+        handle.seek(int.from_bytes(length, "big") - 2, 1)
+
+
+def _jpeg_is_complete(handle: BinaryIO, size: int) -> bool:
+    """Whether the JPEG has an end-of-image marker after its first scan.
+
+    Entropy-coded data never holds FF D9 (a data FF is always followed by 00 or a restart marker), so the first
+    FF D9 after the first scan ends the image. The common case reads only the header and the last 4 KB; a file
+    whose image is followed by a long trailer (a motion photo's appended video) is searched forward in chunks.
+    """
+    scan = _first_scan_offset(handle)
+    if scan is None:
+        return False
+    tail_start = max(scan, size - _TAIL_BYTES)
+    handle.seek(tail_start)
+    if _EOI in handle.read():
+        return True
+    handle.seek(scan)
+    carry = b""
+    while chunk := handle.read(1 << 20):
+        if _EOI in carry + chunk:
+            return True
+        carry = chunk[-1:]
+    return False
 
 
 def check_image_file(path: Path) -> str | None:
@@ -54,11 +108,11 @@ def check_image_file(path: Path) -> str | None:
         head = handle.read(6)
         handle.seek(0, 2)
         size = handle.tell()
-        # Some writers append bytes after the end-of-image marker; look back far enough to find it.
-        handle.seek(max(0, size - 4096))
+        if fmt == "JPEG":
+            return None if _jpeg_is_complete(handle, size) else "truncated"
+        # Some writers append bytes after the end marker; look back far enough to find it.
+        handle.seek(max(0, size - _TAIL_BYTES))
         tail = handle.read()
-    if fmt == "JPEG" and b"\xff\xd9" not in tail:
-        return "truncated"
     if fmt == "PNG" and b"IEND" not in tail:
         return "truncated"
     if fmt == "BMP" and size < int.from_bytes(head[2:6], "little"):
