@@ -45,7 +45,9 @@ def accuracy_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame["knobs_label"] = frame["knobs"].apply(knobs_label)
     if "num_classes" not in frame:  # records written before the field existed
         frame["num_classes"] = np.nan
-    keys = ["workload", "pipeline", "knobs_label", "data_kind", "data_source", "epochs", "batch_size"]
+    if "augment" not in frame:
+        frame["augment"] = "seed"
+    keys = ["workload", "pipeline", "knobs_label", "augment", "data_kind", "data_source", "epochs", "batch_size"]
     grouped = frame.groupby(keys, sort=False, dropna=False)
     table = grouped.agg(
         seeds=("seed", "nunique"),
@@ -67,6 +69,7 @@ def accuracy_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             (table["workload"] == row["workload"])
             & (table["pipeline"] == "idg")
             & (table["knobs_label"] == "default")
+            & (table["augment"] == row["augment"])
             & (table["data_source"] == row["data_source"])
             & (table["epochs"] == row["epochs"])
         ]
@@ -107,7 +110,11 @@ def display_accuracy(table: pd.DataFrame) -> pd.DataFrame:
 
     out = pd.DataFrame()
     out["workload"] = table["workload"]
-    out["pipeline"] = table["pipeline"] + table["knobs_label"].map(lambda k: "" if k == "default" else f" [{k}]")
+    out["pipeline"] = (
+        table["pipeline"]
+        + table["knobs_label"].map(lambda k: "" if k == "default" else f" [{k}]")
+        + table["augment"].map(lambda a: "" if a == "seed" else f" aug={a}")
+    )
     out["data"] = table["data_kind"] + ": " + table["data_source"].astype(str)
     out["epochs"] = table["epochs"]
     out["seeds"] = table["seeds"]

@@ -118,9 +118,11 @@ def accuracy_vs_time_figure(records: list[dict[str, Any]]) -> plt.Figure:
     for ax, workload in zip(axes[0], workloads, strict=False):
         seen: set[str] = set()
         for r in (r for r in rows if r["workload"] == workload):
+            unaugmented = r.get("augment", "seed") != "seed"
             label = r["pipeline"] + (
                 "" if not r.get("knobs") else " " + ",".join(f"{k}={v}" for k, v in r["knobs"].items())
             )
+            label += f" aug={r['augment']}" if unaugmented else ""
             times = np.cumsum(r["epoch_sec"][: len(r["epoch_val_accuracy"])])
             color = COLORS.get(r["pipeline"], "#55a868") if not r.get("knobs") else "#55a868"
             ax.plot(
@@ -128,6 +130,7 @@ def accuracy_vs_time_figure(records: list[dict[str, Any]]) -> plt.Figure:
                 r["epoch_val_accuracy"],
                 marker="o",
                 color=color,
+                linestyle="--" if unaugmented else "-",
                 alpha=0.8,
                 label=None if label in seen else label,
             )
