@@ -86,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--benchmarks", default=None, help="also table this pytest-benchmark JSON file")
     report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     report.add_argument(
-        "--accuracy", action="store_true", help="accuracy parity and time-to-accuracy table (accuracy.md)"
+        "--accuracy",
+        action="store_true",
+        help="accuracy parity and time-to-accuracy table (accuracy.md) from RESULTS/accuracy/runs.jsonl "
+        "(else RESULTS/runs.jsonl)",
     )
     report.set_defaults(handler=cmd_report)
 
@@ -158,12 +161,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from bench.matrix import run_matrix
+    from bench.matrix import records_dir, run_matrix
 
     failures = run_matrix(
         args.spec, Path(args.results), force=args.force, data_dir=args.data_dir, timeout_sec=args.cell_timeout
     )
-    print(f"records in {Path(args.results) / 'runs.jsonl'}; `python -m bench report` tables them")
+    where = records_dir(args.spec, Path(args.results))
+    how = "report --accuracy" if where.name == "accuracy" else "report"
+    print(f"records in {where / 'runs.jsonl'}; `python -m bench {how}` tables them")
     return 1 if failures else 0
 
 

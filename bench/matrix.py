@@ -17,6 +17,9 @@ Spec format (see bench/specs/*.toml):
     vary_on = ["tfdata"]       # the pipelines the variations apply to (default: the tuned tf.data preset)
     seeds = [0, 1, 2]          # optional: every cell once per seed (accuracy parity)
 
+A top-level `subfolder = "accuracy"` sends the records to `<--results>/accuracy/`, apart from the throughput
+records (the accuracy sweep's full-epoch runs would otherwise mix into the throughput tables).
+
 `vary` is an ablation of the `vary_on` pipelines (each value alone, the rest at the base), which is what "which
 knob matters" asks and grows linearly; the base cell itself runs too.
 """
@@ -130,6 +133,16 @@ def load_spec(path: Path) -> tuple[str, list[Cell]]:
     return spec.get("description", ""), cells
 
 
+def records_dir(spec: str, results_dir: Path) -> Path:
+    """Where a spec's records go: `results_dir`, or its `subfolder` when the spec names one."""
+    path = resolve_spec_path(spec)
+    try:
+        subfolder = tomllib.loads(path.read_text()).get("subfolder")
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise SpecError(f"{path}: {err}") from None
+    return Path(results_dir) / subfolder if subfolder else Path(results_dir)
+
+
 def _done_counts(results_dir: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for record in read_records(results_dir / RUNS_FILE):
@@ -178,7 +191,7 @@ def run_matrix(
     description, cells = load_spec(path)
     if data_dir:
         cells = [Cell(dataclasses.replace(c.config, data_dir=data_dir), c.repeat) for c in cells]
-    results_dir = Path(results_dir)
+    results_dir = records_dir(spec, results_dir)
     done = {} if force else _done_counts(results_dir)
     todo = [c for c in cells if done.get(_key(c), 0) <= c.repeat]
     skipped = len(cells) - len(todo)

@@ -357,6 +357,15 @@ def build_report(
         benchmarks = results_dir / BENCHMARKS_FILE
     if benchmarks is not None:
         sections.append("### pytest-benchmark\n\n" + benchmark_table(benchmarks))
+    accuracy_records = results_dir / "accuracy" / RUNS_FILE
+    if accuracy_records.exists():
+        sections.append(
+            "### Accuracy parity (real data)\n\n"
+            f"{len(read_records(accuracy_records))} full-epoch runs over seeds, kept apart in `accuracy/{RUNS_FILE}`, "
+            "made by `python -m bench matrix accuracy --data-dir DIR` and tabled by "
+            "`python -m bench report --accuracy`: [accuracy.md](accuracy.md) (final accuracy, time-to-target, parity "
+            "verdicts) and [accuracy_vs_time.png](accuracy_vs_time.png)."
+        )
     failures = failures_frame(records)
     if not failures.empty:
         sections.append("### Failed runs\n\n" + tabulate(failures, headers="keys", tablefmt="github", showindex=False))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.matrix import SpecError, load_spec, resolve_spec_path, run_matrix
+from bench.matrix import SpecError, load_spec, records_dir, resolve_spec_path, run_matrix
 
 
 def _spec(tmp_path: Path, text: str) -> Path:
@@ -70,6 +70,14 @@ def test_seeds_and_repeats_expand(tmp_path: Path) -> None:
 def test_bad_specs_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         load_spec(_spec(tmp_path, text))
+
+
+def test_a_spec_subfolder_keeps_its_records_apart(tmp_path: Path) -> None:
+    """The accuracy sweep's full-epoch runs must not mix into the throughput tables of results/runs.jsonl."""
+    assert records_dir("accuracy", tmp_path) == tmp_path / "accuracy"
+    assert records_dir("quick", tmp_path) == tmp_path
+    spec = _spec(tmp_path, 'subfolder = "mine"\n[[cells]]\nworkloads = ["mnist"]\n')
+    assert records_dir(str(spec), tmp_path / "results") == tmp_path / "results" / "mine"
 
 
 def test_unknown_spec_name_lists_shipped_ones() -> None:

@@ -23,6 +23,7 @@ def _copy(names: list[str], source: Path, target: Path) -> None:
 @pytest.mark.skipif(not (RESULTS / "runs.jsonl").exists(), reason="no committed reference records")
 def test_results_readme_matches_the_committed_records(tmp_path: Path) -> None:
     _copy(["runs.jsonl", BENCHMARKS_FILE], RESULTS, tmp_path)
+    _copy(["runs.jsonl"], RESULTS / "accuracy", tmp_path / "accuracy")
     build_report(tmp_path, plots=False)
     assert (tmp_path / "README.md").read_text() == (RESULTS / "README.md").read_text(), (
         "results/README.md is stale: regenerate it with `python -m bench report`"
@@ -32,9 +33,9 @@ def test_results_readme_matches_the_committed_records(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not (RESULTS / "accuracy" / "runs.jsonl").exists(), reason="no committed accuracy records")
 def test_accuracy_table_matches_the_committed_records(tmp_path: Path) -> None:
-    _copy(["runs.jsonl"], RESULTS / "accuracy", tmp_path)
+    _copy(["runs.jsonl"], RESULTS / "accuracy", tmp_path / "accuracy")
     build_accuracy_report(tmp_path, plots=False)
-    assert (tmp_path / "accuracy.md").read_text() == (RESULTS / "accuracy" / "accuracy.md").read_text(), (
-        "results/accuracy/accuracy.md is stale: regenerate it with "
-        "`python -m bench report --accuracy --results results/accuracy`"
+    assert (tmp_path / "accuracy.md").read_text() == (RESULTS / "accuracy.md").read_text(), (
+        "results/accuracy.md is stale: regenerate it with `python -m bench report --accuracy`"
     )
+    assert (tmp_path / "accuracy.csv").read_text() == (RESULTS / "accuracy.csv").read_text()
