@@ -135,6 +135,10 @@ def accuracy_vs_time_figure(records: list[dict[str, Any]]) -> plt.Figure:
                 label=None if label in seen else label,
             )
             seen.add(label)
+        reached = [r for r in rows if r["workload"] == workload and r.get("time_to_target_sec") is not None]
+        if reached:  # drawn only when some run reached it: a far-off target would flatten the curves
+            target = reached[0]["target_accuracy"]
+            ax.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"target {target:.0%}")
         ax.set_title(workload)
         ax.set_xlabel("training time (s)")
         ax.set_ylabel("validation accuracy")
