@@ -229,3 +229,12 @@ def test_report_is_a_pure_function_of_the_records(tmp_path: Path) -> None:
     build_report(tmp_path / "b", plots=False)  # another folder, another moment: the same bytes
     assert (a / "README.md").read_text() == (tmp_path / "b" / "README.md").read_text()
     assert (a / "report.csv").read_text() == (tmp_path / "b" / "report.csv").read_text()
+
+
+def test_knob_verdict_does_not_crown_a_noise_winner() -> None:
+    """An ablation that costs nothing (or helps) is not 'the knob that mattered'."""
+    from bench.report import _ablation_verdict
+
+    assert _ablation_verdict("prefetch=off", 0.40) == "prefetch=off: -40%"
+    assert _ablation_verdict("interleave_cycle=4", -0.01) == "none costs > 3%"
+    assert _ablation_verdict(None, float("nan")) is None
