@@ -225,7 +225,7 @@ def test_idg_workers_prepare_training_batches_concurrently(mnist_tiny, monkeypat
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
     model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     train = build_pipeline("idg", workers=3).train_data(mnist_tiny, config)
-    model.fit(train, steps_per_epoch=16, epochs=1, verbose=0)
+    model.fit(train, steps_per_epoch=16, epochs=1, shuffle=False, verbose=0)
     assert state["peak"] >= 2, "with workers=3 no two training batches were ever prepared at the same time"
 
 

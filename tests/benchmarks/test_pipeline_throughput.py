@@ -113,7 +113,7 @@ def test_harness_overhead(benchmark, bench_arrays: DataSet, callbacks: str) -> N
 
     def fit() -> None:
         extra = [StepTimer(), ProgressLine("overhead", 1, steps, 128, every_sec=60)] if callbacks == "harness" else []
-        model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=extra, verbose=0)
+        model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=extra, shuffle=False, verbose=0)
 
     benchmark.group = "harness overhead"
     benchmark.pedantic(fit, rounds=5, warmup_rounds=1, iterations=1)
