@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import matplotlib
@@ -63,9 +64,18 @@ def input_bound_figure(table: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(9, 0.32 * max(4, len(rows)) + 1.2))
     positions = np.arange(len(rows))  # numeric rows: two runs with the same label must not share a bar
     ax.barh(positions, rows["input_bound_pct"], color=[COLORS.get(p, "#4c72b0") for p in rows["pipeline"]])
+    sources_per_workload = rows.groupby("workload")["data_source"].nunique()
+
+    def tick(label: str, workload: str, source: str) -> str:
+        # The data only tells rows apart when a workload ran on several; then its subset note is what differs.
+        if sources_per_workload[workload] < 2:
+            return label
+        subset = re.search(r"\[[^\]]*\]$", str(source))
+        return f"{label} {subset.group(0) if subset else '(' + str(source)[:24] + ')'}"
+
     ax.set_yticks(
         positions,
-        [f"{label} ({source[:24]})" for label, source in zip(rows["label"], rows["data_source"], strict=True)],
+        [tick(*row) for row in zip(rows["label"], rows["workload"], rows["data_source"], strict=True)],
     )
     for y, value in zip(positions, rows["input_bound_pct"], strict=True):
         ax.annotate(f"{value:.0f}%", (value, y), va="center", fontsize=8, xytext=(3, 0), textcoords="offset points")
