@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.records import RUNS_FILE, read_records
-from bench.report import knobs_label
+from bench.records import ACCURACY_SUBFOLDER, RUNS_FILE, read_records
+from bench.report import records_frame
 
 PARITY_POINTS = 0.01
-ACCURACY_SUBFOLDER = "accuracy"  # the `subfolder` of bench/specs/accuracy.toml
 CHANCE_MARGIN = 0.05  # a baseline within 5 points of chance has learned too little to judge parity against
 
 
@@ -39,15 +38,11 @@ def welch_p_value(a: Any, b: Any) -> float:
 
 def accuracy_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per (workload, pipeline, knobs, data, epochs) over seeds, with the parity verdict."""
-    rows = [r for r in records if r.get("status") == "ok" and r.get("val_accuracy") is not None]
-    if not rows:
+    frame = records_frame(records)
+    if frame.empty or frame["val_accuracy"].isna().all():
         return pd.DataFrame()
-    frame = pd.DataFrame(rows)
-    frame["knobs_label"] = frame["knobs"].apply(knobs_label)
-    if "num_classes" not in frame:  # records written before the field existed
-        frame["num_classes"] = np.nan
-    if "augment" not in frame:
-        frame["augment"] = "seed"
+    frame = frame[frame["val_accuracy"].notna()].copy()
+    frame["augment"] = frame["augment"].fillna("seed")
     keys = ["workload", "pipeline", "knobs_label", "augment", "data_kind", "data_source", "epochs", "batch_size"]
     grouped = frame.groupby(keys, sort=False, dropna=False)
     table = grouped.agg(
@@ -79,29 +74,25 @@ def accuracy_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     def at_chance(b: pd.Series) -> bool:
         return not pd.isna(b["chance"]) and b["acc_mean"] < b["chance"] + CHANCE_MARGIN
 
-    def p_value(row: pd.Series) -> float:
-        b = baseline_of(row)
-        if b is None or (row["pipeline"] == "idg" and row["knobs_label"] == "default"):
-            return float("nan")
-        return welch_p_value(row["accuracies"], b["accuracies"])
-
-    def verdict(row: pd.Series) -> str:
+    def compare(row: pd.Series) -> tuple[str, float]:
+        """(parity verdict, Welch p-value) of one row against its idg baseline, looked up once."""
         b = baseline_of(row)
         if b is None:
-            return "no idg baseline"
+            return "no idg baseline", float("nan")
         if row["pipeline"] == "idg" and row["knobs_label"] == "default":
-            return f"baseline (at chance, {b['chance'] * 100:.0f}%)" if at_chance(b) else "baseline"
+            return (f"baseline (at chance, {b['chance'] * 100:.0f}%)" if at_chance(b) else "baseline"), float("nan")
+        p_value = welch_p_value(row["accuracies"], b["accuracies"])
         if at_chance(b):
-            return "no verdict: idg at chance"
+            return "no verdict: idg at chance", p_value
         low = min(b["acc_min"], b["acc_mean"] - PARITY_POINTS)
         high = max(b["acc_max"], b["acc_mean"] + PARITY_POINTS)
         if low <= row["acc_mean"] <= high:
-            return "parity"
+            return "parity", p_value
         direction = "below" if row["acc_mean"] < low else "above"
-        return f"FLAGGED ({direction} idg by {abs(row['acc_mean'] - b['acc_mean']) * 100:.1f} pts)"
+        gap = abs(row["acc_mean"] - b["acc_mean"]) * 100
+        return f"FLAGGED ({direction} idg by {gap:.1f} pts)", p_value
 
-    table["parity"] = table.apply(verdict, axis=1)
-    table["p_welch"] = table.apply(p_value, axis=1)
+    table[["parity", "p_welch"]] = table.apply(compare, axis=1, result_type="expand")
     return table.drop(columns=["accuracies"])
 
 

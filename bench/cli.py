@@ -162,12 +162,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_matrix(args: argparse.Namespace) -> int:
     from bench.matrix import records_dir, run_matrix
+    from bench.records import ACCURACY_SUBFOLDER
 
     failures = run_matrix(
         args.spec, Path(args.results), force=args.force, data_dir=args.data_dir, timeout_sec=args.cell_timeout
     )
     where = records_dir(args.spec, Path(args.results))
-    how = "report --accuracy" if where.name == "accuracy" else "report"
+    how = "report --accuracy" if where.name == ACCURACY_SUBFOLDER else "report"
     print(f"records in {where / 'runs.jsonl'}; `python -m bench {how}` tables them")
     return 1 if failures else 0
 

@@ -23,6 +23,7 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 RUNS_FILE = "runs.jsonl"
+ACCURACY_SUBFOLDER = "accuracy"  # where `bench matrix accuracy` keeps its records (the spec's `subfolder`)
 
 
 @dataclass(kw_only=True)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.records import RUNS_FILE, RunRecord, read_records
+from bench.records import ACCURACY_SUBFOLDER, RUNS_FILE, RunRecord, read_records
 from bench.stages import slowest_stage
 
 ROW_KEYS = ["workload", "pipeline", "knobs_label", "augment", "batch_size", "data_kind", "data_source"]
@@ -369,11 +369,12 @@ def build_report(
         benchmarks = results_dir / BENCHMARKS_FILE
     if benchmarks is not None:
         sections.append("### pytest-benchmark\n\n" + benchmark_table(benchmarks))
-    accuracy_records = results_dir / "accuracy" / RUNS_FILE
+    accuracy_records = results_dir / ACCURACY_SUBFOLDER / RUNS_FILE
     if accuracy_records.exists():
         sections.append(
             "### Accuracy parity (real data)\n\n"
-            f"{len(read_records(accuracy_records))} full-epoch runs over seeds, kept apart in `accuracy/{RUNS_FILE}`, "
+            f"{len(read_records(accuracy_records))} full-epoch runs over seeds, kept apart in "
+            f"`{ACCURACY_SUBFOLDER}/{RUNS_FILE}`, "
             "made by `python -m bench matrix accuracy --data-dir DIR` and tabled by "
             "`python -m bench report --accuracy`: [accuracy.md](accuracy.md) (final accuracy, time-to-target, parity "
             "verdicts) and [accuracy_vs_time.png](accuracy_vs_time.png)."
