@@ -12,6 +12,8 @@ from typing import Any
 
 import keras
 
+from imgcls.errors import InvalidValue
+
 
 @dataclass
 class EpochHistory:
@@ -52,7 +54,7 @@ def time_to_target(
         target: Accuracy to reach, in [0, 1].
     """
     if not 0.0 <= target <= 1.0:
-        raise ValueError(f"`target_accuracy` must be in [0, 1], got {target}")
+        raise InvalidValue(f"`target_accuracy` must be in [0, 1], got {target}")
     elapsed = 0.0
     for epoch, (accuracy, seconds) in enumerate(zip(val_accuracy, epoch_sec, strict=False), 1):
         elapsed += seconds

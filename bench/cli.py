@@ -1,7 +1,9 @@
-"""`python -m bench run | report | list | env`.
+"""`python -m bench run | matrix | scale | report | gate | list | env`.
 
 `build_parser()` stands apart so tests call `main([...])`. This module turns the argparse Namespace into a
-`RunConfig`; nothing else sees argparse. Bad input exits 2 with one line, never a traceback.
+`RunConfig`; nothing else sees argparse. Bad input exits 2 with one line, never a traceback; an internal error
+exits 1 with one line (and its traceback with `-v`). Importing this module loads no framework: the backend of a
+run is chosen before Keras is imported.
 """
 
 from __future__ import annotations
@@ -13,18 +15,27 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
-# Quiet TF's C++ start-up chatter before TensorFlow is imported anywhere; the user sees our lines.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from bench.knobs import add_knob_arguments, knob_values  # noqa: E402
-from imgcls.data.sources import DATA_DIR_ENV, list_data_modes  # noqa: E402
-from imgcls.errors import UserFacingError  # noqa: E402
-from imgcls.pipelines import list_pipelines  # noqa: E402
-from imgcls.workloads import get_workload, list_workloads  # noqa: E402
+from bench.backends import get_backend
+from bench.config import RunConfig, check
+from bench.knobs import add_knob_arguments, flag_of, knob_values
+from bench.paths import DEFAULT_RESULTS, check_results_dir
+from imgcls.data import list_data_modes
+from imgcls.data.locations import DATA_DIR_ENV
+from imgcls.errors import UserFacingError
+from imgcls.options import OptionError
+from imgcls.pipelines import get_pipeline_spec, list_pipelines
+from imgcls.workloads import get_workload, list_workloads
 
 EXIT_USAGE = 2
-DEFAULT_RESULTS = "results"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the problem and where to look, not 25 lines of usage first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -38,50 +49,94 @@ def _positive_int(text: str) -> int:
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = RunConfig()
     parser.add_argument("--workload", default="mnist", choices=list_workloads(), help="what to train (default mnist)")
     parser.add_argument("--pipeline", default="tfdata", choices=list_pipelines(), help="input pipeline")
     parser.add_argument(
         "--data",
         default="auto",
         choices=list_data_modes(),
-        help="data source; auto = data dir, then Keras/tfds caches, then generated (labelled)",
+        help="data source; auto = the data directory if one is named (it must hold the data), else the Keras/tfds "
+        "caches, else generated data (labelled as such)",
     )
     parser.add_argument("--data-dir", default=None, help=f"a data directory (default ${DATA_DIR_ENV})")
     parser.add_argument("--augment", default="seed", choices=["seed", "none"], help="augmentation spec")
     parser.add_argument("--epochs", type=_positive_int, default=None, help="epochs (workload default)")
-    parser.add_argument("--steps", type=_positive_int, default=None, help="steps per epoch (default: one pass)")
+    parser.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help="steps per epoch (workload default, see `bench list`; else one pass over the training split)",
+    )
     parser.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (workload default)")
-    parser.add_argument("--warmup-steps", type=int, default=5, help="steps left out of the steady state")
-    parser.add_argument("--pipeline-batches", type=_positive_int, default=20, help="batches timed pipeline-only")
+    parser.add_argument(
+        "--warmup-steps", type=int, default=defaults.warmup_steps, help="steps left out of the steady state"
+    )
+    parser.add_argument(
+        "--pipeline-batches",
+        type=_positive_int,
+        default=defaults.pipeline_batches,
+        help=f"batches timed pipeline-only (default {defaults.pipeline_batches})",
+    )
+    parser.add_argument(
+        "--ceiling-steps",
+        type=int,
+        default=defaults.ceiling_steps,
+        help=f"steps of the model alone after training, 0 = skip (default {defaults.ceiling_steps})",
+    )
     parser.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training examples")
     parser.add_argument("--limit-test", type=_positive_int, default=None, help="use only the first N test examples")
-    parser.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and TF")
+    parser.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and the backend (default 0)")
     parser.add_argument(
         "--target-accuracy", type=float, default=None, help="time-to-accuracy target (workload default)"
     )
     parser.add_argument("--weights", default=None, help="imagenette-vgg16 only: imagenet | none | PATH to an .h5 file")
     parser.add_argument(
-        "--image-size", type=_positive_int, default=None, help="square image size override (file inputs only)"
+        "--image-size", type=_positive_int, default=None, help="square image size override (every workload)"
     )
-    parser.add_argument("--gpu-mem-growth", action="store_true", help="allocate GPU memory as needed")
     parser.add_argument(
         "--cpu-devices", type=_positive_int, default=None, help="split the CPU into N logical devices (mirrored)"
     )
-    parser.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default results/)")
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand's default must not undo a `-v` given before the subcommand.
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug details")
+
+
+def _add_common(parser: argparse.ArgumentParser, results_help: str = "results folder") -> None:
+    _add_verbose(parser)
+    parser.add_argument("--results", default=DEFAULT_RESULTS, help=f"{results_help} (default {DEFAULT_RESULTS}/)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details and show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="train one workload through one pipeline and record it")
     _add_run_arguments(run)
+    _add_common(run, "records go to RESULTS/runs.jsonl")
     add_knob_arguments(run)
     run.set_defaults(handler=cmd_run)
 
-    report = commands.add_parser("report", help="table every record in results/runs.jsonl")
-    report.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default results/)")
+    matrix = commands.add_parser("matrix", help="run a TOML sweep, each cell in a fresh process (resumable)")
+    matrix.add_argument("spec", help="a spec file, or a shipped spec name: quick, full, accuracy, service, gpu")
+    _add_common(matrix)
+    matrix.add_argument("--data-dir", default=None, help=f"data directory for every cell (default ${DATA_DIR_ENV})")
+    matrix.add_argument("--force", action="store_true", help="rerun cells that are already recorded")
+    matrix.add_argument("--cell-timeout", type=float, default=3600, help="seconds before a cell is killed")
+    matrix.set_defaults(handler=cmd_matrix)
+
+    from bench.scale import add_scale_arguments
+
+    scale = commands.add_parser("scale", help="pipeline-only throughput against CPU cores (1, 2, 4, ... all)")
+    add_scale_arguments(scale)
+    _add_common(scale, "scaling records go to RESULTS/scaling.jsonl")
+    scale.set_defaults(handler=cmd_scale)
+
+    report = commands.add_parser("report", help="table every record in RESULTS/runs.jsonl")
+    _add_common(report)
     report.add_argument("--workload", default=None, help="only this workload")
     report.add_argument("--benchmarks", default=None, help="also table this pytest-benchmark JSON file")
     report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -93,38 +148,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(handler=cmd_report)
 
-    matrix = commands.add_parser("matrix", help="run a TOML sweep, each cell in a fresh process (resumable)")
-    matrix.add_argument("spec", help="a spec file, or a shipped spec name: quick, full, accuracy")
-    matrix.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default results/)")
-    matrix.add_argument("--data-dir", default=None, help=f"data directory for every cell (default ${DATA_DIR_ENV})")
-    matrix.add_argument("--force", action="store_true", help="rerun cells that are already recorded")
-    matrix.add_argument("--cell-timeout", type=float, default=3600, help="seconds before a cell is killed")
-    matrix.set_defaults(handler=cmd_matrix)
-
     cell = commands.add_parser("run-config", help=argparse.SUPPRESS)  # internal: one matrix cell
     cell.add_argument("payload", help="JSON {config, run_id}")
-    cell.add_argument("--results", default=DEFAULT_RESULTS)
+    _add_common(cell)
     cell.set_defaults(handler=cmd_run_config)
 
-    gate = commands.add_parser("gate", help="CI gate: pipeline ratios in a pytest-benchmark JSON file")
-    gate.add_argument("benchmark_json", help="the file `pytest --benchmark-json=FILE` wrote")
+    gate = commands.add_parser("gate", help="CI gate: pipeline ratios and harness overhead in pytest-benchmark JSON")
+    gate.add_argument("benchmark_json", nargs="+", help="files `pytest --benchmark-json=FILE` wrote")
+    _add_verbose(gate)
     gate.set_defaults(handler=cmd_gate)
 
-    listing = commands.add_parser("list", help="name the workloads, pipelines and data sources")
+    listing = commands.add_parser("list", help="name the workloads, pipelines, backends and data sources")
+    _add_verbose(listing)
     listing.set_defaults(handler=cmd_list)
 
     env = commands.add_parser("env", help="print the environment fingerprint")
+    _add_verbose(env)
     env.set_defaults(handler=cmd_env)
     return parser
 
 
-def config_from_args(args: argparse.Namespace):  # -> RunConfig (imported lazily: it pulls in TF)
-    from bench.runner import RunConfig
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run's config from the flags, checked (no framework loaded yet).
 
-    if args.weights is not None and "weights" not in get_workload(args.workload).model_kwargs:
-        raise UserFacingError(f"--weights applies to imagenette-vgg16 only, not {args.workload}")
-    pipeline_options, run_fields = knob_values(args)
-    return RunConfig(
+    Raises:
+        UserFacingError: a bad knob value (naming its flag), a knob the pipeline does not take, a backend that is
+            not installed.
+    """
+    try:
+        pipeline_options, run_fields = knob_values(args)
+    except OptionError as err:
+        raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
+    config = RunConfig(
         workload=args.workload,
         pipeline=args.pipeline,
         pipeline_options=pipeline_options,
@@ -139,100 +194,112 @@ def config_from_args(args: argparse.Namespace):  # -> RunConfig (imported lazily
         steps_per_epoch=args.steps,
         warmup_steps=args.warmup_steps,
         pipeline_batches=args.pipeline_batches,
+        ceiling_steps=args.ceiling_steps,
         seed=args.seed,
         weights=args.weights,
         image_size=args.image_size,
         target_accuracy=args.target_accuracy,
         cpu_devices=args.cpu_devices,
-        gpu_mem_growth=args.gpu_mem_growth,
     )
+    try:
+        check(config)
+    except OptionError as err:  # an option the pipeline declares but the value does not parse
+        raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.report import table_text
     from bench.runner import run_and_record
 
     config = config_from_args(args)
-    results = Path(args.results)
+    results = check_results_dir(Path(args.results))  # before any data is loaded
     record = run_and_record(config, results)
+    from bench.report import table_text
+
     print(table_text([json.loads(record.to_json())]))
     print(f"recorded run {record.run_id} in {results / 'runs.jsonl'} ({record.wall_sec:.1f} s)")
     return 0
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from bench.matrix import records_dir, run_matrix
-    from bench.records import ACCURACY_SUBFOLDER
+    from bench.matrix import load_sweep, run_matrix
 
-    failures = run_matrix(
-        args.spec, Path(args.results), force=args.force, data_dir=args.data_dir, timeout_sec=args.cell_timeout
-    )
-    where = records_dir(args.spec, Path(args.results))
-    how = "report --accuracy" if where.name == ACCURACY_SUBFOLDER else "report"
-    print(f"records in {where / 'runs.jsonl'}; `python -m bench {how}` tables them")
+    sweep = load_sweep(args.spec, data_dir=args.data_dir)  # every cell checked before the first one starts
+    where = check_results_dir(sweep.records_dir(Path(args.results)))
+    failures = run_matrix(sweep, where, force=args.force, timeout_sec=args.cell_timeout)
+    how = "report --accuracy" if sweep.subfolder else "report"
+    print(f"records in {where / 'runs.jsonl'}; `python -m bench {how} --results {args.results}` tables them")
     return 1 if failures else 0
 
 
+def cmd_scale(args: argparse.Namespace) -> int:
+    from bench.scale import run_scale
+
+    return run_scale(args, check_results_dir(Path(args.results)))
+
+
 def cmd_run_config(args: argparse.Namespace) -> int:
-    from bench.runner import RunConfig, run_and_record
+    from bench.runner import run_and_record
 
     payload = json.loads(args.payload)
-    run_and_record(RunConfig(**payload["config"]), Path(args.results), run_id=payload.get("run_id"))
+    run_and_record(RunConfig.from_dict(payload["config"]), Path(args.results), run_id=payload.get("run_id"))
     return 0
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from bench.gate import check_gates, harness_overhead, rates_from_benchmark_json
+    from bench.gate import run_gate
 
-    path = Path(args.benchmark_json)
-    if not path.is_file():
-        raise FileNotFoundError(f"no benchmark file {path}; run pytest tests/benchmarks --benchmark-json={path}")
-    results = check_gates(rates_from_benchmark_json(path))
-    for result in results:
-        print(result.line())
-    failed = [r for r in results if not r.passed]
-    overhead = harness_overhead(path)
-    if overhead is not None:
-        print(f"info  harness overhead (step timer + progress line): {overhead:+.2%} of fit time (target < 1%)")
-    print(f"gate: {len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return run_gate([Path(p) for p in args.benchmark_json])
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import build_report
-
+    results = Path(args.results)
     if args.accuracy:
         from bench.accuracy_report import build_accuracy_report
 
-        print(build_accuracy_report(Path(args.results), plots=not args.no_plots))
-        print(f"\nwrote {Path(args.results) / 'accuracy.md'}, accuracy.csv and accuracy_vs_time.png")
+        print(build_accuracy_report(results, plots=not args.no_plots))
+        plots = "" if args.no_plots else " and accuracy_vs_time.png"
+        print(f"\nwrote {results / 'accuracy.md'}, accuracy.csv{plots}")
         return 0
+    from bench.report import build_report
+
     text, _ = build_report(
-        Path(args.results),
+        results,
         workload=args.workload,
         benchmarks=Path(args.benchmarks) if args.benchmarks else None,
         plots=not args.no_plots,
+        command=f"python -m bench report --results {args.results}",
     )
     print(text)
-    print(f"\nwrote {Path(args.results) / 'README.md'}, report.csv and plots")
+    print(f"\nwrote {results / 'README.md'} and report.csv" + ("" if args.no_plots else " and plots"))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    print("workloads:")
+    print("workloads (default batch size, steps per epoch):")
     for name in list_workloads():
-        print(f"  {name:18s} {get_workload(name).description}")
-    print("pipelines:")
+        w = get_workload(name)
+        steps = f"{w.steps_per_epoch} steps" if w.steps_per_epoch else "one pass"
+        print(f"  {name:18s} {w.description} (batch {w.batch_size}, {steps} per epoch)")
+    print("pipelines (role):")
     for name in list_pipelines():
-        print(f"  {name}")
+        spec = get_pipeline_spec(name)
+        print(f"  {name:18s} [{spec.role}] {spec.description}")
+    print("backends (compile paths, default first):")
+    for name in ("tensorflow", "jax", "torch"):
+        backend = get_backend(name)
+        state = "installed" if backend.available() else f"not installed: {backend.install}"
+        print(f"  {name:18s} {', '.join(backend.compile_paths)} ({state})")
     print("data sources:")
     print(f"  {', '.join(list_data_modes())}")
     return 0
 
 
 def cmd_env(args: argparse.Namespace) -> int:
+    from bench.process import import_tensorflow_quietly
     from bench.records import environment
 
+    import_tensorflow_quietly()
     print(json.dumps(environment(), indent=2, sort_keys=True))
     return 0
 
@@ -241,13 +308,20 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    for noisy in ("PIL", "matplotlib", "absl", "h5py"):  # their debug output buries ours under -v
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    _configure_logging(args.verbose)
     warnings.showwarning = _one_line_warnings
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return args.handler(args)
-    except (UserFacingError, ValueError, FileNotFoundError) as err:
+    except UserFacingError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -259,5 +333,5 @@ def main(argv: list[str] | None = None) -> int:
         name = type(err).__name__
         hint = "; lower --batch-size" if "ResourceExhausted" in name or "out of memory" in str(err).lower() else ""
         first_line = (str(err).strip().splitlines() or [""])[0][:300]
-        print(f"error: run failed ({name}: {first_line}){hint}; details with --verbose", file=sys.stderr)
+        print(f"error: run failed ({name}: {first_line}){hint}; details with -v", file=sys.stderr)
         return 1

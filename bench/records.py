@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
 import json
 import math
 import os
@@ -31,18 +30,23 @@ class RunRecord:
     # identity and configuration
     schema_version: int = SCHEMA_VERSION
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    started_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     status: str = "ok"  # ok | failed
     error: str | None = None
     config_key: str = ""
     workload: str = ""
     pipeline: str = ""
     pipeline_options: dict[str, Any] = field(default_factory=dict)  # every option value
+    pipeline_role: str | None = None  # baseline | candidate | ceiling: what the reports compare by
     knobs: dict[str, Any] = field(default_factory=dict)  # what was set away from the preset/defaults
+    # training knobs, resolved (compile: the path the backend really took)
+    backend: str = "tensorflow"
+    compile: str | None = None
     mixed_precision: str = "off"
-    xla: bool = False
     steps_per_execution: int = 1
     strategy: str = "default"
+    op_determinism: bool = False
+    augment_on: str = "host"
     replicas: int = 1
     per_replica_batch_size: int | None = None
     batch_size: int = 0
@@ -82,7 +86,8 @@ class RunRecord:
     slowest_stage: str | None = None
     # model alone, same process
     ceiling_images_per_sec: float | None = None
-    input_bound_pct: float | None = None
+    ceiling_spread_pct: float | None = None  # (max - min) / median of the ceiling's block rates: its noise
+    input_bound_pct: float | None = None  # 1 - e2e / ceiling, unclipped (below 0: e2e beat the ceiling, noise)
     # accuracy
     val_accuracy: float | None = None  # after the last epoch
     val_loss: float | None = None
@@ -96,8 +101,9 @@ class RunRecord:
     epochs_to_target: int | None = None
     # resources
     peak_host_rss_mb: float | None = None
-    gpu_peak_mem_tf_mb: float | None = None
-    gpu_peak_mem_nvml_mb: float | None = None
+    gpu_peak_mem_mb: float | None = None  # the backend allocator's own peak (TF, JAX or torch)
+    gpu_peak_mem_nvml_mb: float | None = None  # device memory in use (NVML), preallocation off
+    gpu_preallocation: str | None = None  # how GPU memory was allocated: "off (...)" says what was set
     gpu_util_mean_pct: float | None = None
     gpu_util_peak_pct: float | None = None
     gpu_note: str | None = None
@@ -113,6 +119,22 @@ class RunRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def absorb(self, result: Any, rename: dict[str, str] | None = None) -> None:
+        """Copies a result dataclass's fields onto same-named record fields (`rename` maps the others).
+
+        Raises:
+            AttributeError: a result field with no record field: a measurement must never vanish silently.
+        """
+        rename = rename or {}
+        known = {f.name for f in dataclasses.fields(self)}
+        for item in dataclasses.fields(result):
+            name = rename.get(item.name, item.name)
+            if name is None:
+                continue
+            if name not in known:
+                raise AttributeError(f"RunRecord has no field {name!r} for {type(result).__name__}.{item.name}")
+            setattr(self, name, getattr(result, item.name))
+
 
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
@@ -124,19 +146,26 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def config_key(config: dict[str, Any]) -> str:
-    """A stable short hash of a run's configuration (same config -> same key), for grouping and resume."""
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
 def append_record(path: Path, record: RunRecord) -> None:
-    """Appends `record` as one JSON line with a single write (atomic for appends on local filesystems)."""
+    """Appends `record` to a `.jsonl` file (see `append_json_line`)."""
+    append_json_line(path, record)
+
+
+def append_json_line(path: Path, record: Any) -> None:
+    """Appends `record` as one JSON line with a single write (atomic for appends on local filesystems).
+
+    A file whose last line was torn (a writer killed mid-write, an editor) does not end in a newline: the record
+    then starts on a new line, so it is never glued onto the torn one and lost with it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = (record.to_json() + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    text = record.to_json() if isinstance(record, RunRecord) else json.dumps(_finite(record), default=str)
+    line = (text + "\n").encode()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
         written = os.write(fd, line)
         if written != len(line):  # pragma: no cover - a full disk
             raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
@@ -204,19 +233,34 @@ def _gpu_info() -> dict[str, Any]:
         return {"gpu_name": None, "gpu_driver": None, "gpu_count": 0}
 
 
+def _framework_version(backend: str) -> str:
+    try:
+        from bench.backends import get_backend
+
+        return get_backend(backend).version()
+    except Exception:  # noqa: BLE001 - metadata never fails a run
+        return "unknown"
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> dict[str, Any]:
-    """Versions, CPU, GPU and git state of this process's machine, plus the UTC time it was taken."""
+    """Versions, CPU, GPU and git state of this process's machine, plus the UTC time it was taken.
+
+    `keras_backend` and its framework version say what trained; `tensorflow` is what ran the input pipelines.
+    """
     import keras
     import numpy
     import tensorflow as tf
 
+    backend = keras.backend.backend()
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "keras_backend": backend,
+        "backend_version": _framework_version(backend),
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "cpu_model": _cpu_model(),
@@ -225,5 +269,5 @@ def environment() -> dict[str, Any]:
         **_gpu_info(),
         "git_commit": commit or "unknown",
         "git_dirty": bool(status) if status is not None else None,
-        "taken_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

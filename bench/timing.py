@@ -1,12 +1,13 @@
 """Step timing (a Keras callback) and pipeline-only timing (like `tfds.benchmark`), with pure summaries.
 
-Step ends are synchronised without stalling training. The step timer is `async_safe`, so Keras runs its batch-end
-hook in its callback thread pool instead of the training loop: there the step's loss is fetched to the host
-(`float(...)` waits until that step has really finished) and only then is the step's end stamped. The training loop
-keeps dispatching the next steps meanwhile, as it does without the harness. (Stamping in the training loop itself
-forces a host sync every step, which cost ~50% of the throughput of 10 ms CPU steps here.) A step's time runs from
-the previous step's end (or the epoch's start) to its end, so it includes waiting for input -- the point of an
-end-to-end measurement.
+A step's end is stamped once its results are on the host, so every step time is a finished step. Keras itself
+turns each step's logs into Python floats before any batch-end hook runs (`pythonify_logs`), which waits for the
+step. Where that happens depends on the backend: TensorFlow's Keras backend is not thread-safe
+(`IS_THREAD_SAFE = False`), so there the hooks run in the training loop, after that wait; on JAX and torch an
+`async_safe` callback's hooks run in Keras's callback thread pool, so the loop keeps dispatching the next steps
+while the pool waits for this one and stamps it. Either way the harness adds no wait Keras does not already make
+(the `harness overhead` benchmark measures this per backend). A step's time runs from the previous step's end (or
+the epoch's start) to its end, so it includes waiting for input -- the point of an end-to-end measurement.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ class StepLog:
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Stamps every train-step end with `clock()` once the step's loss is on the host (see the module docstring)."""
+    """Stamps every train-step end with `clock()` once the step's loss is on the host (see the module docstring).
+
+    Stamps may arrive out of order from the callback pool; they are kept by batch index and ordered at epoch end.
+    """
 
     async_safe = True  # Keras may call on_train_batch_end from its callback thread pool
 
@@ -133,6 +137,19 @@ def _summarize_calls(log: StepLog, images_per_step: int, warmup_steps: int) -> S
         first_step_sec=float(steps[0]),
         first_epoch_sec=log.epoch_sec[0] if log.epoch_sec else None,
     )
+
+
+def block_spread_pct(log: StepLog, warmup_calls: int, blocks: int = 5) -> float | None:
+    """How steady a steady state is: the window cut into `blocks` runs of consecutive steps, the spread of their
+    rates as `100 * (max - min) / median`. None when the window has fewer steps than blocks.
+
+    A difference between two rates smaller than this spread is not a difference the measurement can show.
+    """
+    window = np.asarray(log.step_sec[warmup_calls:], dtype=float)
+    if len(window) < blocks or blocks < 2:
+        return None
+    rates = np.array([len(part) / part.sum() for part in np.array_split(window, blocks)])
+    return float(100.0 * (rates.max() - rates.min()) / np.median(rates))
 
 
 @dataclass(frozen=True)

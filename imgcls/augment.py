@@ -6,7 +6,7 @@ seed's `ImageDataGenerator` arguments, plus the resize and the final value prepr
 matrix* `ImageDataGenerator.apply_affine_transform` builds (rotation @ shift @ shear @ zoom, centred as IDG
 centres it), with the horizontal flip folded into the warp. Both sample the same distributions, interpolate
 bilinearly and fill with the nearest pixel, so the same spec gives the same images for the same parameters and
-the same output statistics (checked in tests/test_core_pipelines.py).
+the same output statistics (checked in tests/test_augment.py).
 """
 
 from __future__ import annotations
@@ -18,22 +18,44 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def _rescale_to_unit(x: Any) -> Any:
-    return x * (1.0 / 255.0)
+@dataclass(frozen=True)
+class ValuePreprocess:
+    """The value preprocessing after augmentation: optionally reverse the channels, then `x * scale + offset`.
+
+    Declared as numbers, not as a call to `keras.applications.*.preprocess_input` (which runs `keras.ops` of the
+    active Keras backend and fails on a symbolic tf.Tensor inside a tf.data graph under JAX or torch), so every
+    renderer applies the same arithmetic with its own ops: numpy (idg), TensorFlow (tf.data), the Keras backend
+    (augmentation on the device). Tested equal to Keras's own functions.
+    """
+
+    name: str
+    scale: float = 1.0
+    offset: tuple[float, ...] = ()  # per channel, after any reversal; () = none
+    reverse_channels: bool = False  # RGB -> BGR
+
+    def __call__(self, x: Any) -> Any:
+        """On a float32 numpy array or tf.Tensor `[..., C]` (both take `x[..., ::-1]`)."""
+        return self.apply(x, flip_channels=lambda v: v[..., ::-1])
+
+    def apply(self, x: Any, flip_channels: Callable[[Any], Any]) -> Any:
+        import numpy as np
+
+        if self.reverse_channels:
+            x = flip_channels(x)
+        if self.scale != 1.0:
+            x = x * self.scale
+        if self.offset:
+            x = x + np.asarray(self.offset, dtype=np.float32)
+        return x
 
 
-def _vgg16_preprocess(x: Any) -> Any:
-    # Imported lazily: keras.applications pulls in every application module.
-    from keras.applications.vgg16 import preprocess_input
-
-    return preprocess_input(x)
-
+# ImageNet channel means in BGR order: what `keras.applications.vgg16.preprocess_input` (caffe mode) subtracts.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 # Value preprocessing applied after augmentation, by name (the name goes in the record).
-# Each works on float32 numpy arrays (idg) and tf tensors (tfdata) alike.
-PREPROCESSORS: dict[str, Callable[[Any], Any]] = {
-    "unit": _rescale_to_unit,  # [0, 255] -> [0, 1], the seed's rescale=1./255
-    "vgg16": _vgg16_preprocess,  # caffe-style BGR mean subtraction, VGG16's own preprocess_input
+PREPROCESSORS: dict[str, ValuePreprocess] = {
+    "unit": ValuePreprocess("unit", scale=1.0 / 255.0),  # [0, 255] -> [0, 1], the seed's rescale=1./255
+    "vgg16": ValuePreprocess("vgg16", offset=tuple(-m for m in CAFFE_BGR_MEAN), reverse_channels=True),  # caffe
 }
 
 
@@ -93,8 +115,9 @@ class AugmentSpec:
         return dataclasses.asdict(self)
 
     # ---- rendering for ImageDataGenerator -------------------------------------------------------------
-    def idg_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for `ImageDataGenerator` doing exactly this work."""
+    def idg_kwargs(self, preprocess: bool = True) -> dict[str, Any]:
+        """Keyword arguments for `ImageDataGenerator` doing exactly this work (`preprocess=False`: values stay
+        0-255, for a model that preprocesses itself)."""
         return {
             "rotation_range": self.rotation_deg,
             "width_shift_range": self.width_shift,
@@ -104,18 +127,38 @@ class AugmentSpec:
             "horizontal_flip": self.horizontal_flip,
             "fill_mode": "nearest",
             "interpolation_order": 1,
-            "preprocessing_function": PREPROCESSORS[self.preprocess],
+            "preprocessing_function": PREPROCESSORS[self.preprocess] if preprocess else None,
         }
 
-    # ---- rendering for tf.data --------------------------------------------------------------------------
-    def random_affine_params(self, n: Any, seed: Any = None) -> dict[str, Any]:
+    # ---- random transforms, for any renderer -------------------------------------------------------------
+    def random_affine_params(self, n: Any, draw: Callable[[float, float], Any], zeros: Any, ones: Any) -> dict:
         """Draws `n` transforms with the distributions `ImageDataGenerator.get_random_transform` uses.
 
         Args:
             n: Number of transforms.
-            seed: Optional `[2]` int seed for stateless draws (same seed -> same transforms, whatever the
-                thread that runs it); None draws from TF's stateful generator.
+            draw: `draw(low, high)` -> `[n]` uniform floats; a renderer passes its own RNG (stateless tf.random
+                in tf.data, `keras.random` on the device). Called in a fixed order, once per drawn parameter.
+            zeros, ones: `[n]` float tensors of the renderer's kind, for parameters the spec does not draw.
         """
+
+        def symmetric(limit: float) -> Any:
+            return draw(-limit, limit) if limit else zeros
+
+        zoom = (1.0 - self.zoom, 1.0 + self.zoom)
+        return {
+            "theta": symmetric(self.rotation_deg),
+            "tx": symmetric(self.height_shift),  # fraction of rows, as in IDG
+            "ty": symmetric(self.width_shift),  # fraction of cols
+            "shear": symmetric(self.shear_deg),
+            "zx": draw(*zoom) if self.zoom else ones,
+            "zy": draw(*zoom) if self.zoom else ones,
+            "flip": draw(0.0, 1.0) < 0.5 if self.horizontal_flip else zeros > 1.0,
+        }
+
+    # ---- rendering for tf.data --------------------------------------------------------------------------
+    def tf_random_affine_params(self, n: Any, seed: Any = None) -> dict[str, Any]:
+        """`random_affine_params` drawn with TensorFlow: stateless when `seed` (a `[2]` int tensor) is given, so
+        the same seed gives the same transforms whatever thread runs it; TF's stateful generator otherwise."""
         import tensorflow as tf
 
         split = tf.random.experimental.stateless_split(seed, num=7) if seed is not None else None
@@ -126,19 +169,7 @@ class AugmentSpec:
                 return tf.random.uniform([n], low, high)
             return tf.random.stateless_uniform([n], split[next(draws)], low, high)
 
-        def symmetric(limit: float) -> Any:
-            return draw(-limit, limit) if limit else tf.zeros([n])
-
-        zoom = (1.0 - self.zoom, 1.0 + self.zoom)
-        return {
-            "theta": symmetric(self.rotation_deg),
-            "tx": symmetric(self.height_shift),  # fraction of rows, as in IDG
-            "ty": symmetric(self.width_shift),  # fraction of cols
-            "shear": symmetric(self.shear_deg),
-            "zx": draw(*zoom) if self.zoom else tf.ones([n]),
-            "zy": draw(*zoom) if self.zoom else tf.ones([n]),
-            "flip": draw(0.0, 1.0) < 0.5 if self.horizontal_flip else tf.zeros([n], tf.bool),
-        }
+        return self.random_affine_params(n, draw, tf.zeros([n]), tf.ones([n]))
 
     def augment_batch(self, images: Any, seed: Any = None) -> Any:
         """Applies the spec's random augmentation to a float32 batch `[B, H, W, C]` with one fused warp op.
@@ -152,8 +183,8 @@ class AugmentSpec:
             return images
         shape = tf.shape(images)
         n, height, width = shape[0], shape[1], shape[2]
-        params = self.random_affine_params(n, seed)
-        transforms = affine_transforms_tf(params, height, width)
+        params = self.tf_random_affine_params(n, seed)
+        transforms = affine_transforms(params, height, width, TF_OPS)
         return tf.raw_ops.ImageProjectiveTransformV3(
             images=images,
             transforms=transforms,
@@ -164,7 +195,43 @@ class AugmentSpec:
         )
 
 
-def affine_transforms_tf(params: dict[str, Any], height: Any, width: Any) -> Any:
+@dataclass(frozen=True)
+class ArrayOps:
+    """The few array functions the transform matrix needs, from one framework (TensorFlow or `keras.ops`)."""
+
+    cos: Callable
+    sin: Callable
+    stack: Callable
+    where: Callable
+    ones_like: Callable
+    zeros_like: Callable
+    to_float: Callable
+
+
+def _tf_ops() -> ArrayOps:
+    import tensorflow as tf
+
+    return ArrayOps(tf.cos, tf.sin, tf.stack, tf.where, tf.ones_like, tf.zeros_like, lambda x: tf.cast(x, "float32"))
+
+
+def keras_ops() -> ArrayOps:
+    """The same functions from the active Keras backend (augmentation inside the model, on the device)."""
+    from keras import ops
+
+    return ArrayOps(
+        ops.cos, ops.sin, ops.stack, ops.where, ops.ones_like, ops.zeros_like, lambda x: ops.cast(x, "float32")
+    )
+
+
+class _LazyTfOps:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_tf_ops(), name)
+
+
+TF_OPS: Any = _LazyTfOps()
+
+
+def affine_transforms(params: dict[str, Any], height: Any, width: Any, xp: Any = TF_OPS) -> Any:
     """Builds `[n, 8]` projective transforms equal to what `ImageDataGenerator.apply_affine_transform` does.
 
     IDG builds `M = rotation @ shift @ shear @ zoom` in (x, y) = (column, row) order, centres it with
@@ -175,30 +242,28 @@ def affine_transforms_tf(params: dict[str, Any], height: Any, width: Any) -> Any
     "height" shift, scaled by h) moves x. IDG flips the output after warping (`x -> W - 1 - x`), composed on the
     right.
     """
-    import tensorflow as tf
-
     theta = params["theta"] * (math.pi / 180.0)
     shear = params["shear"] * (math.pi / 180.0)
-    h = tf.cast(height, tf.float32)
-    w = tf.cast(width, tf.float32)
+    h = xp.to_float(height)
+    w = xp.to_float(width)
     tx = params["tx"] * h
     ty = params["ty"] * w
     zx, zy = params["zx"], params["zy"]
-    one, zero = tf.ones_like(theta), tf.zeros_like(theta)
+    one, zero = xp.ones_like(theta), xp.zeros_like(theta)
 
     def mat(rows: list[list[Any]]) -> Any:
-        return tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2)  # [n, 3, 3]
+        return xp.stack([xp.stack(r, axis=-1) for r in rows], axis=-2)  # [n, 3, 3]
 
-    cos, sin = tf.cos(theta), tf.sin(theta)
+    cos, sin = xp.cos(theta), xp.sin(theta)
     rotation = mat([[cos, -sin, zero], [sin, cos, zero], [zero, zero, one]])
     shift = mat([[one, zero, tx], [zero, one, ty], [zero, zero, one]])
-    shear_m = mat([[one, -tf.sin(shear), zero], [zero, tf.cos(shear), zero], [zero, zero, one]])
+    shear_m = mat([[one, -xp.sin(shear), zero], [zero, xp.cos(shear), zero], [zero, zero, one]])
     zoom = mat([[zx, zero, zero], [zero, zy, zero], [zero, zero, one]])
     o_x, o_y = h / 2.0 - 0.5, w / 2.0 - 0.5  # IDG's centring, quirk included
     offset = mat([[one, zero, one * o_x], [zero, one, one * o_y], [zero, zero, one]])
     reset = mat([[one, zero, -o_x * one], [zero, one, -o_y * one], [zero, zero, one]])
-    flip_sign = tf.where(params["flip"], -one, one)
-    flip_shift = tf.where(params["flip"], (w - 1.0) * one, zero)
+    flip_sign = xp.where(params["flip"], -one, one)
+    flip_shift = xp.where(params["flip"], (w - 1.0) * one, zero)
     flip = mat([[flip_sign, zero, flip_shift], [zero, one, zero], [zero, zero, one]])
     m = offset @ rotation @ shift @ shear_m @ zoom @ reset @ flip
-    return tf.stack([m[:, 0, 0], m[:, 0, 1], m[:, 0, 2], m[:, 1, 0], m[:, 1, 1], m[:, 1, 2], zero, zero], axis=-1)
+    return xp.stack([m[:, 0, 0], m[:, 0, 1], m[:, 0, 2], m[:, 1, 0], m[:, 1, 1], m[:, 1, 2], zero, zero], axis=-1)

@@ -15,3 +15,7 @@ class FolderLayoutError(DataUnavailable):
 
 class WeightsUnavailable(UserFacingError):
     """Pretrained weights cannot be had (no network, missing file)."""
+
+
+class InvalidValue(UserFacingError, ValueError):
+    """A name or value the caller passed is not one that exists or parses (also a ValueError, for library code)."""

@@ -71,7 +71,7 @@ def _resolve_vgg16_weights(weights: str | None) -> str | None:
         cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / VGG16_NOTOP_FILE
         if cached.exists():
             return str(cached)
-        from imgcls.data.sources import host_reachable
+        from imgcls.net import host_reachable
 
         if not host_reachable("storage.googleapis.com"):
             raise WeightsUnavailable(

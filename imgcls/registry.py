@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Generic, TypeVar
+
+from imgcls.errors import InvalidValue
 
 T = TypeVar("T")
 
@@ -23,7 +26,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._items:
-            raise ValueError(f"Unknown {self.kind} {name!r}; known: {', '.join(self._items)}")
+            raise InvalidValue(f"Unknown {self.kind} {name!r}; known: {', '.join(self._items)}")
         return self._items[name]
 
     def names(self) -> list[str]:
@@ -37,3 +40,12 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
+
+    @contextlib.contextmanager
+    def isolated(self) -> Iterator[Registry[T]]:
+        """Registrations made inside the block are undone when it ends (tests register throwaway items)."""
+        saved = dict(self._items)
+        try:
+            yield self
+        finally:
+            self._items = saved

@@ -15,7 +15,6 @@ worker servers, processing modes, sharding) and the tf.data service guide for mu
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import select
 import signal
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from imgcls.errors import UserFacingError
+from imgcls.procs import tied_to_parent
 
 READY = "READY"
 
@@ -52,7 +52,7 @@ def parse_service(spec: str) -> tuple[str, int | str]:
     parsed = urlparse(spec)
     if parsed.scheme == "grpc" and parsed.hostname and parsed.port:
         return "remote", f"{parsed.hostname}:{parsed.port}"
-    raise ServiceError(f"--service {spec!r}: expected local:N or grpc://HOST:PORT (a dispatcher address)")
+    raise ServiceError(f"service {spec!r}: expected local:N or grpc://HOST:PORT (a dispatcher address)")
 
 
 def check_reachable(address: str, timeout_sec: float = 10.0) -> None:
@@ -68,16 +68,6 @@ def check_reachable(address: str, timeout_sec: float = 10.0) -> None:
             last_error = err
             time.sleep(0.2)
     raise ServiceError(f"tf.data service dispatcher at {address} is unreachable ({last_error}); is it running?")
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the child gets SIGTERM when the process that started it dies (no orphan servers)."""
-    os.setsid()
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 @dataclass
@@ -97,7 +87,7 @@ class LocalCluster:
             stderr=subprocess.DEVNULL,
             text=True,
             env=env,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            **tied_to_parent(),
         )
         self.processes.append(process)
         deadline = time.monotonic() + self.start_timeout_sec

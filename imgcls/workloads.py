@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import keras
-
-from imgcls import models
 from imgcls.augment import AugmentSpec
+from imgcls.errors import InvalidValue
 from imgcls.registry import Registry
 
 
@@ -22,7 +20,9 @@ class Workload:
         dataset: Key into `imgcls.data.sources.DATASETS`.
         image_size: (height, width) the model takes; file inputs are resized to it.
         channels: Image channels the model takes.
-        build_model: `fn(input_shape, num_classes, **model_kwargs) -> keras.Model` (uncompiled).
+        model: Name of the builder in `imgcls.models`: `fn(input_shape, num_classes, **model_kwargs)` returning an
+            uncompiled `keras.Model`. Named, not imported, so declaring workloads imports no Keras (the backend is
+            chosen first).
         augment: The workload's reference augmentation (`--augment seed`); `none` keeps its preprocessing only.
         batch_size: Default batch size.
         epochs: Default epochs.
@@ -36,7 +36,7 @@ class Workload:
     dataset: str
     image_size: tuple[int, int]
     channels: int
-    build_model: Callable[..., keras.Model]
+    model: str
     augment: AugmentSpec
     batch_size: int = 128
     epochs: int = 1
@@ -50,13 +50,18 @@ class Workload:
     def input_shape(self) -> tuple[int, int, int]:
         return (*self.image_size, self.channels)
 
+    def build_model(self, input_shape: tuple[int, int, int], num_classes: int, **model_kwargs: Any) -> Any:
+        """The workload's uncompiled `keras.Model` (imports Keras: call once the backend is set)."""
+        builder = getattr(importlib.import_module("imgcls.models"), self.model)
+        return builder(input_shape, num_classes, **model_kwargs)
+
     def augment_spec(self, which: str) -> AugmentSpec:
         """`seed` -> the workload's augmentation; `none` -> the same preprocessing, no random transform."""
         if which == "seed":
             return self.augment
         if which == "none":
             return self.augment.without_augmentation()
-        raise ValueError(f"Unknown augmentation {which!r}; known: seed, none")
+        raise InvalidValue(f"Unknown augmentation {which!r}; known: seed, none")
 
 
 _WORKLOADS: Registry[Workload] = Registry("workload")
@@ -84,7 +89,7 @@ register_workload(
         dataset="mnist",
         image_size=(28, 28),
         channels=1,
-        build_model=models.mnist_cnn,
+        model="mnist_cnn",
         augment=AugmentSpec(name="seed", rotation_deg=10, width_shift=0.1, height_shift=0.1, zoom=0.1),
         batch_size=128,
         epochs=1,
@@ -98,7 +103,7 @@ register_workload(
         dataset="cifar10",
         image_size=(32, 32),
         channels=3,
-        build_model=models.cifar10_cnn,
+        model="cifar10_cnn",
         augment=AugmentSpec(name="seed", width_shift=0.1, height_shift=0.1, horizontal_flip=True),
         batch_size=128,
         epochs=1,
@@ -113,7 +118,7 @@ register_workload(
         dataset="imagenette",
         image_size=(160, 160),
         channels=3,
-        build_model=models.imagenette_cnn,
+        model="imagenette_cnn",
         augment=AugmentSpec(name="seed", shear_deg=0.2, zoom=0.2, horizontal_flip=True),
         batch_size=32,
         epochs=1,
@@ -128,7 +133,7 @@ register_workload(
         dataset="imagenette",
         image_size=(224, 224),
         channels=3,
-        build_model=models.vgg16_transfer,
+        model="vgg16_transfer",
         augment=AugmentSpec(name="seed", shear_deg=0.2, zoom=0.2, horizontal_flip=True, preprocess="vgg16"),
         batch_size=32,
         epochs=1,

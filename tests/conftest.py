@@ -10,8 +10,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from imgcls.data import DATASETS, DataSet, Split, load_folder_tree  # noqa: E402
 from imgcls.data.generated import make_arrays, write_jpeg_tree  # noqa: E402
-from imgcls.data.sources import DATA_DIR_ENV, DATASETS, DataSet, Split, load_folder_tree  # noqa: E402
+from imgcls.data.locations import DATA_DIR_ENV  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -81,7 +81,8 @@ def test_records_without_num_classes_still_get_a_verdict() -> None:
 
 def test_same_seed_with_deterministic_gives_the_same_first_epoch_loss(tmp_path, mnist_tiny) -> None:
     """`--seed S --deterministic`: two tfdata runs agree on the first-epoch loss and per-epoch accuracy."""
-    from bench.runner import RunConfig, run_and_record
+    from bench.config import RunConfig
+    from bench.runner import run_and_record
 
     def run(seed: int):
         config = RunConfig(

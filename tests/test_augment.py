@@ -1,6 +1,6 @@
 """One AugmentSpec, two renderings: ImageDataGenerator keyword arguments (idg) and a TF projective warp (tfdata).
 
-The reference is always the real Keras `ImageDataGenerator`; the TF side is `affine_transforms_tf` fed to
+The reference is always the real Keras `ImageDataGenerator`; the TF side is `affine_transforms` fed to
 `ImageProjectiveTransformV3` exactly as `AugmentSpec.augment_batch` does it. Images are smooth, non-symmetric and
 non-square (so a transposed matrix, a wrong centre or a swapped shift would all show).
 """
@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras.src.legacy.preprocessing.image import ImageDataGenerator
 from scipy import stats
 
-from imgcls.augment import PREPROCESSORS, AugmentSpec, affine_transforms_tf
+from imgcls.augment import PREPROCESSORS, AugmentSpec, affine_transforms
 from imgcls.workloads import get_workload, list_workloads
 
 HEIGHT, WIDTH = 40, 56  # non-square on purpose: IDG's centring quirk and the tx/ty scaling only show here
@@ -60,7 +60,7 @@ def tf_warp(images: np.ndarray, idg_params: dict) -> np.ndarray:
     }
     out = tf.raw_ops.ImageProjectiveTransformV3(
         images=tf.constant(images, tf.float32),
-        transforms=affine_transforms_tf(params, height, width),
+        transforms=affine_transforms(params, height, width),
         output_shape=[height, width],
         fill_value=0.0,
         interpolation="BILINEAR",
@@ -163,7 +163,7 @@ def test_single_channel_and_batched_warps_match_idg() -> None:
     }
     out = tf.raw_ops.ImageProjectiveTransformV3(
         images=tf.constant(np.repeat(image[None], n, axis=0)),
-        transforms=affine_transforms_tf(tf_params, HEIGHT, WIDTH),
+        transforms=affine_transforms(tf_params, HEIGHT, WIDTH),
         output_shape=[HEIGHT, WIDTH],
         fill_value=0.0,
         interpolation="BILINEAR",
@@ -264,7 +264,7 @@ def test_sampled_parameter_ranges_match_imagedatagenerator() -> None:
         name="ranges", rotation_deg=15, width_shift=0.2, height_shift=0.05, shear_deg=10, zoom=0.2, horizontal_flip=True
     )
     n = 4000
-    ours = {k: v.numpy() for k, v in spec.random_affine_params(n, seed=tf.constant([5, 6], tf.int64)).items()}
+    ours = {k: v.numpy() for k, v in spec.tf_random_affine_params(n, seed=tf.constant([5, 6], tf.int64)).items()}
     idg = idg_without_preprocessing(spec)
     np.random.seed(1)
     ref_draws = [idg.get_random_transform((HEIGHT, WIDTH, 3)) for _ in range(n)]
@@ -297,7 +297,7 @@ def test_sampled_parameter_ranges_match_imagedatagenerator() -> None:
 
 
 def test_zero_ranges_draw_identity_parameters() -> None:
-    params = AugmentSpec(name="none").random_affine_params(16)
+    params = AugmentSpec(name="none").tf_random_affine_params(16)
     for key in ("theta", "tx", "ty", "shear"):
         np.testing.assert_array_equal(params[key].numpy(), 0.0)
     np.testing.assert_array_equal(params["zx"].numpy(), 1.0)

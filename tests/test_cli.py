@@ -10,7 +10,8 @@ import pytest
 
 from bench.cli import main
 from bench.records import RUNS_FILE, read_records
-from imgcls.data.sources import host_reachable, list_data_modes
+from imgcls.data import list_data_modes
+from imgcls.net import host_reachable
 from imgcls.pipelines import list_pipelines
 from imgcls.workloads import get_workload, list_workloads
 

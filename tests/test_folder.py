@@ -19,8 +19,8 @@ from PIL import Image
 
 from bench.cli import main
 from imgcls.augment import AugmentSpec
+from imgcls.data import DATASETS, load_dataset, load_folder_tree
 from imgcls.data.folder import check_image_file, scan_class_folders
-from imgcls.data.sources import DATASETS, load_dataset, load_folder_tree
 from imgcls.errors import DataUnavailable, FolderLayoutError, UserFacingError
 from imgcls.pipelines import InputConfig, build_pipeline
 from imgcls.workloads import get_workload

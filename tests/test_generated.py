@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imgcls.data import DATASETS, load_folder_tree
 from imgcls.data.generated import make_arrays, write_jpeg_tree
-from imgcls.data.sources import DATASETS, load_folder_tree
 from imgcls.workloads import get_workload
 
 WNIDS = DATASETS["imagenette"].class_names

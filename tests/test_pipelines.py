@@ -19,12 +19,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from imgcls.data.sources import DataSet
+from imgcls.data.types import DataSet
 from imgcls.pipelines import InputConfig, build_pipeline, list_pipelines
-from imgcls.pipelines.idg import IdgOptions
-from imgcls.pipelines.synthetic import SyntheticOptions
-from imgcls.pipelines.tfdata import TfDataOptions
-from imgcls.pipelines.tfdata_service import ServiceOptions
+from imgcls.pipelines.options import IdgOptions, NoOptions, ServiceOptions, TfDataOptions
 from imgcls.workloads import get_workload
 from tests.conftest import tiny_arrays
 
@@ -302,8 +299,8 @@ ACCEPTED_OPTIONS = {
     "idg": _fields(IdgOptions),
     "tfdata": _fields(TfDataOptions),
     "tfdata-naive": _fields(TfDataOptions),
-    "synthetic": _fields(SyntheticOptions),
-    SERVICE: _fields(ServiceOptions, TfDataOptions),
+    "synthetic": _fields(NoOptions),
+    SERVICE: _fields(ServiceOptions),
 }
 
 
@@ -318,9 +315,7 @@ def test_unknown_pipeline_name_is_a_value_error_naming_the_known_ones() -> None:
 @pytest.mark.parametrize("name", list_pipelines())
 def test_every_accepted_option_builds(name: str) -> None:
     defaults = {}
-    for cls in {"idg": [IdgOptions], "synthetic": [SyntheticOptions], SERVICE: [ServiceOptions, TfDataOptions]}.get(
-        name, [TfDataOptions]
-    ):
+    for cls in {"idg": [IdgOptions], "synthetic": [NoOptions], SERVICE: [ServiceOptions]}.get(name, [TfDataOptions]):
         defaults.update({f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)})
     assert set(defaults) == ACCEPTED_OPTIONS[name]
     for option, value in defaults.items():
@@ -401,7 +396,7 @@ def test_valid_tfdata_option_values_are_kept_verbatim() -> None:
     "options, named",
     [
         ({"workers": 0}, "workers"),
-        ({"service": "nowhere"}, "--service"),
+        ({"service": "nowhere"}, "service"),
         ({"service": "local:0"}, "local:N"),
         ({"processing_mode": "sometimes"}, "processing_mode"),
         ({"sharding": "by-hash"}, "sharding"),

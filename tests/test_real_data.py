@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.runner import RunConfig, run_and_record
+from bench.config import RunConfig
+from bench.runner import run_and_record
 from imgcls.data.sources import load_dataset
 
 pytestmark = pytest.mark.realdata

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.runner import RunConfig, run_and_record
+from bench.config import RunConfig
+from bench.runner import run_and_record
 from bench.timing import time_pipeline
 from imgcls.pipelines import InputConfig, build_pipeline
 from imgcls.service import LocalCluster, ServiceError, check_reachable, parse_service
@@ -42,7 +43,7 @@ def test_parse_service(spec: str, expected: tuple) -> None:
 
 @pytest.mark.parametrize("spec", ["local:0", "local:x", "grpc://nohostport", "http://h:1", "somewhere"])
 def test_bad_service_address_is_one_clear_error(spec: str) -> None:
-    with pytest.raises(ServiceError, match="--service"):
+    with pytest.raises(ServiceError, match="service"):
         parse_service(spec)
 
 

@@ -1,6 +1,78 @@
-"""Input pipelines, registered by name. Importing this package registers every pipeline."""
+"""Input pipelines: each declared once here (role, options preset, implementation), built by name.
 
-from imgcls.pipelines import idg, synthetic, tfdata, tfdata_service  # noqa: F401  (registration side effect)
-from imgcls.pipelines.base import InputConfig, Pipeline, build_pipeline, list_pipelines
+Declaring imports no TensorFlow: an implementation module is imported when its pipeline is first built.
+"""
 
-__all__ = ["InputConfig", "Pipeline", "build_pipeline", "list_pipelines"]
+from imgcls.pipelines.base import (
+    BASELINE,
+    CANDIDATE,
+    CEILING,
+    InputConfig,
+    Pipeline,
+    PipelineSpec,
+    build_pipeline,
+    get_pipeline_spec,
+    list_pipelines,
+    pipeline_specs,
+    pipelines_with_role,
+    register_pipeline,
+    role_of,
+)
+from imgcls.pipelines.options import NAIVE, TUNED, IdgOptions, NoOptions, ServiceOptions
+
+for _spec in (
+    PipelineSpec(
+        "idg",
+        BASELINE,
+        "Keras's legacy ImageDataGenerator (flow / flow_from_dataframe): the baseline",
+        IdgOptions(),
+        "imgcls.pipelines.idg:IdgPipeline",
+    ),
+    PipelineSpec(
+        "tfdata-naive",
+        CANDIDATE,
+        "tf.data as a first port looks: sequential map, no prefetch, per-image augmentation",
+        NAIVE,
+        "imgcls.pipelines.tfdata:TfDataPipeline",
+        tuning="naive",
+    ),
+    PipelineSpec(
+        "tfdata",
+        CANDIDATE,
+        "tf.data tuned: parallel map and prefetch autotuned, batched augmentation",
+        TUNED,
+        "imgcls.pipelines.tfdata:TfDataPipeline",
+        tuning="tuned",
+    ),
+    PipelineSpec(
+        "tfdata-service",
+        CANDIDATE,
+        "the tuned tf.data graph run by tf.data service workers (local:N processes or a remote dispatcher)",
+        ServiceOptions(),
+        "imgcls.pipelines.tfdata_service:TfDataServicePipeline",
+    ),
+    PipelineSpec(
+        "synthetic",
+        CEILING,
+        "one constant preprocessed batch: the model alone, the ceiling",
+        NoOptions(),
+        "imgcls.pipelines.synthetic:SyntheticPipeline",
+    ),
+):
+    register_pipeline(_spec)
+
+__all__ = [
+    "BASELINE",
+    "CANDIDATE",
+    "CEILING",
+    "InputConfig",
+    "Pipeline",
+    "PipelineSpec",
+    "build_pipeline",
+    "get_pipeline_spec",
+    "list_pipelines",
+    "pipeline_specs",
+    "pipelines_with_role",
+    "register_pipeline",
+    "role_of",
+]

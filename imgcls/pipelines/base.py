@@ -1,76 +1,169 @@
-"""The pipeline protocol and its registry.
+"""The pipeline interface, and the registry of declared pipelines.
 
-A pipeline turns (data set, input config) into something `model.fit` accepts. Each registered name is a factory;
-presets of one class (e.g. `tfdata` and `tfdata-naive`) are two names with different default options. Input knobs
-(prefetch, cache, parallel map) are pipeline options; compute knobs (mixed precision, XLA) belong to the run.
+A pipeline turns (data set, input config) into something `model.fit` accepts. A registered pipeline is a
+`PipelineSpec`: the CLI word, its *role* in a comparison, its options preset and where its implementation lives.
+The implementation module is imported only when a pipeline is built, so listing, validating and labelling
+pipelines (the CLI, a sweep's parent process, the reports) never imports TensorFlow or Keras.
+
+Roles are what the reports ask for, never names: the `baseline` every row is compared with (ImageDataGenerator),
+the `ceiling` (the model fed for free), and `candidate`s (the pipelines under test). A candidate's `tuning` says
+which preset the tool recommends (`tuned`: the knob analysis reads its one-knob ablations) and which is the
+first-port strawman (`naive`); the CI gate compares by these words too.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+import importlib
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from imgcls.augment import AugmentSpec
-from imgcls.data.sources import DataSet
+from imgcls.data.types import DataSet
+from imgcls.options import knobs_of, replace_options
 from imgcls.registry import Registry
+
+BASELINE = "baseline"
+CANDIDATE = "candidate"
+CEILING = "ceiling"
+ROLES = (BASELINE, CANDIDATE, CEILING)
+TUNED = "tuned"
+NAIVE = "naive"
 
 
 @dataclass(frozen=True, kw_only=True)
 class InputConfig:
-    """What every pipeline needs to know about the images it must deliver."""
+    """What every pipeline needs to know about the batches it must deliver.
+
+    `augment` is the work to do on the host. `raw_output` asks for decoded, resized uint8 images with no value
+    preprocessing: the model does the rest (augmentation and preprocessing on the accelerator).
+    """
 
     image_size: tuple[int, int]
     channels: int
     augment: AugmentSpec
     batch_size: int
     seed: int | None = None
+    raw_output: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
             raise ValueError(f"`batch_size` must be positive, got {self.batch_size}")
 
 
-class Pipeline(Protocol):
-    """Anything with these members is a pipeline."""
+class Pipeline:
+    """The interface. Subclasses implement `train_data`, `eval_data` and hold `name` and `opts`.
+
+    Optional capabilities have working defaults here, so callers never probe with `hasattr`:
+    `stage_datasets` (per-stage timing; None = not a staged graph) and `close` (release servers and threads).
+    """
 
     name: str
+    opts: Any
 
     def train_data(self, data: DataSet, config: InputConfig) -> Any:
-        """Endless, shuffled, augmented batches `(images float32 [B,H,W,C], labels int [B])` for `model.fit`."""
+        """Endless, shuffled, augmented batches `(images [B,H,W,C], labels int32 [B])` for `model.fit`."""
+        raise NotImplementedError
 
     def eval_data(self, data: DataSet, config: InputConfig) -> Any | None:
-        """The test split in order, preprocessed, not augmented; None when evaluation means nothing."""
+        """The test split in order, preprocessed, never augmented; None when evaluation means nothing."""
+        raise NotImplementedError
 
     def options(self) -> dict[str, Any]:
         """Every option value, for the record."""
+        return asdict(self.opts)
+
+    def stage_datasets(self, data: DataSet, config: InputConfig) -> dict[str, Any] | None:
+        """Growing prefixes of the training graph by stage name, or None when the pipeline has no stages."""
+        return None
+
+    def close(self) -> None:
+        """Stops whatever the pipeline started (threads, servers). Safe to call twice."""
 
 
-PipelineFactory = Callable[..., Pipeline]
-_PIPELINES: Registry[PipelineFactory] = Registry("pipeline")
+@dataclass(frozen=True)
+class PipelineSpec:
+    """One declared pipeline.
+
+    Attributes:
+        name: The CLI word (`--pipeline NAME`).
+        role: `baseline`, `candidate` or `ceiling` (what the reports compare by).
+        description: One line for `bench list`.
+        preset: The options instance this name starts from (knobs override its fields).
+        implementation: `"module:callable"`; `callable(name, options) -> Pipeline`, imported on first build.
+        tuning: For candidates: `tuned` (the preset the tool recommends; its one-knob ablations are what the knob
+            analysis reads) or `naive` (what a first port looks like); None otherwise.
+    """
+
+    name: str
+    role: str
+    description: str
+    preset: Any
+    implementation: str
+    tuning: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"pipeline {self.name!r}: role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        if self.tuning not in (None, TUNED, NAIVE):
+            raise ValueError(f"pipeline {self.name!r}: tuning must be {TUNED!r}, {NAIVE!r} or None")
+
+    @property
+    def tuned(self) -> bool:
+        return self.tuning == TUNED
+
+    def options_with(self, overrides: dict[str, Any]) -> Any:
+        """The preset with `overrides` applied and validated (no TensorFlow needed).
+
+        Raises:
+            ValueError: an option this pipeline does not have, or a value that does not parse.
+        """
+        return replace_options(self.preset, overrides, f"Pipeline {self.name!r}")
+
+    def build(self, **overrides: Any) -> Pipeline:
+        options = self.options_with(overrides)
+        module_name, _, attribute = self.implementation.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)(self.name, options)
+
+    @property
+    def knobs(self) -> list:
+        return knobs_of(self.preset)
 
 
-def register_pipeline(name: str, factory: PipelineFactory) -> None:
-    """Registers `factory(**option_overrides) -> Pipeline` under the CLI word `name`."""
-    _PIPELINES.register(name, factory)
+_PIPELINES: Registry[PipelineSpec] = Registry("pipeline")
+
+
+def register_pipeline(spec: PipelineSpec) -> PipelineSpec:
+    """Declares a pipeline under its CLI word; a name registers once."""
+    return _PIPELINES.register(spec.name, spec)
+
+
+def get_pipeline_spec(name: str) -> PipelineSpec:
+    return _PIPELINES.get(name)
 
 
 def list_pipelines() -> list[str]:
     return _PIPELINES.names()
 
 
+def pipeline_specs() -> list[PipelineSpec]:
+    return _PIPELINES.values()
+
+
+def pipelines_with_role(role: str) -> list[str]:
+    """Names of the pipelines with this role, or with this tuning (`tuned`, `naive`)."""
+    return [spec.name for spec in _PIPELINES.values() if role in (spec.role, spec.tuning)]
+
+
+def role_of(name: str) -> str | None:
+    """The role of a registered pipeline, None for a name no longer registered (an old record)."""
+    return _PIPELINES.get(name).role if name in _PIPELINES else None
+
+
 def build_pipeline(name: str, **overrides: Any) -> Pipeline:
     """Builds pipeline `name` with option overrides (knobs); unknown names and options are errors."""
-    return _PIPELINES.get(name)(**overrides)
+    return _PIPELINES.get(name).build(**overrides)
 
 
-def replace_options(options: Any, overrides: dict[str, Any], pipeline: str) -> Any:
-    """`dataclasses.replace` with an error naming the pipeline and its options for an unknown knob."""
-    known = {f.name for f in dataclasses.fields(options)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(
-            f"Pipeline {pipeline!r} has no option {', '.join(unknown)}; its options: {', '.join(sorted(known))}"
-        )
-    return dataclasses.replace(options, **overrides)
+def pipeline_registry() -> Registry[PipelineSpec]:
+    """The registry itself (tests swap its contents with `Registry.isolated`)."""
+    return _PIPELINES

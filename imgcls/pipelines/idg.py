@@ -16,26 +16,15 @@ import numpy as np
 from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
 from imgcls.augment import AugmentSpec
-from imgcls.data.sources import DataSet, Split
-from imgcls.pipelines.base import InputConfig, register_pipeline, replace_options
+from imgcls.data.types import DataSet, Split
+from imgcls.pipelines.base import InputConfig, Pipeline
+from imgcls.pipelines.options import IdgOptions
 
 IDG_IMPLEMENTATION = "keras.src.legacy.preprocessing.image.ImageDataGenerator"
 
 
-@dataclass(frozen=True, kw_only=True)
-class IdgOptions:
-    """`workers` > 1 runs the iterator in Keras's thread pool; 1 (the Keras 3 default) is synchronous."""
-
-    workers: int = 1
-    use_multiprocessing: bool = False
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ValueError(f"`workers` must be >= 1, got {self.workers}")
-
-
 @dataclass(frozen=True)
-class IdgPipeline:
+class IdgPipeline(Pipeline):
     name: str = "idg"
     opts: IdgOptions = field(default_factory=IdgOptions)
     _enqueuers: list = field(default_factory=list, repr=False, compare=False)
@@ -44,7 +33,7 @@ class IdgPipeline:
         return {**asdict(self.opts), "implementation": IDG_IMPLEMENTATION}
 
     def _iterator(self, split: Split, config: InputConfig, spec: AugmentSpec, shuffle: bool) -> Any:
-        generator = ImageDataGenerator(**spec.idg_kwargs())
+        generator = ImageDataGenerator(**spec.idg_kwargs(preprocess=not config.raw_output))
         if split.images is not None:
             iterator = generator.flow(
                 split.images, split.labels, batch_size=config.batch_size, shuffle=shuffle, seed=config.seed
@@ -121,10 +110,3 @@ class IdgPipeline:
 
     def eval_data(self, data: DataSet, config: InputConfig) -> Any:
         return self._iterator(data.test, config, config.augment.without_augmentation(), shuffle=False)
-
-
-def _factory(**overrides: Any) -> IdgPipeline:
-    return IdgPipeline(opts=replace_options(IdgOptions(), overrides, "idg"))
-
-
-register_pipeline("idg", _factory)

@@ -8,27 +8,20 @@ evaluation returns None and accuracy is recorded as null for this pipeline.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-from imgcls.data.sources import DataSet
-from imgcls.pipelines.base import InputConfig, register_pipeline, replace_options
-from imgcls.pipelines.tfdata import NAIVE, TfDataPipeline
-
-
-@dataclass(frozen=True, kw_only=True)
-class SyntheticOptions:
-    pass
+from imgcls.data.types import DataSet
+from imgcls.pipelines.base import InputConfig, Pipeline
+from imgcls.pipelines.options import NAIVE, NoOptions
+from imgcls.pipelines.tfdata import TfDataPipeline
 
 
 @dataclass(frozen=True)
-class SyntheticPipeline:
+class SyntheticPipeline(Pipeline):
     name: str = "synthetic"
-
-    def options(self) -> dict[str, Any]:
-        return {}
+    opts: NoOptions = field(default_factory=NoOptions)
 
     def train_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
         # Decode + preprocess the first training examples once with the plain tf.data graph (no augmentation).
@@ -44,11 +37,3 @@ class SyntheticPipeline:
 
     def eval_data(self, data: DataSet, config: InputConfig) -> None:
         return None
-
-
-def _factory(**overrides: Any) -> SyntheticPipeline:
-    replace_options(SyntheticOptions(), overrides, "synthetic")
-    return SyntheticPipeline()
-
-
-register_pipeline("synthetic", _factory)

@@ -16,59 +16,24 @@ The graph, in order, and why:
 from __future__ import annotations
 
 import dataclasses
-import functools
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import tensorflow as tf
 
 from imgcls.augment import PREPROCESSORS, AugmentSpec
-from imgcls.data.sources import DataSet, Split
-from imgcls.pipelines.base import InputConfig, register_pipeline, replace_options
-
-AUTOTUNE = -1  # tf.data.AUTOTUNE; spelled out so options print and serialise as plain ints
-
-
-@dataclass(frozen=True, kw_only=True)
-class TfDataOptions:
-    """tf.data knobs. `None` means off; `AUTOTUNE` (-1) lets tf.data tune the value."""
-
-    map_parallel: int | None = AUTOTUNE
-    prefetch: int | None = AUTOTUNE
-    cache: str = "off"  # off | memory | file
-    cache_at: str = "decode"  # decode | augment
-    cache_dir: str | None = None  # for cache="file"; a temporary folder when None
-    interleave_cycle: int | None = None  # files only: parallel reads through interleave
-    interleave_parallel: int | None = AUTOTUNE
-    deterministic: bool = False
-    vectorize: bool = True  # augment per batch (True) or per image (False)
-    shuffle_buffer: int = 10_000
-    private_threadpool: int | None = None
-    max_intra_op: int | None = None
-    autotune_ram_budget_mb: int | None = None
-    autotune_cpu_budget: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.cache not in ("off", "memory", "file"):
-            raise ValueError(f"`cache` must be off, memory or file, got {self.cache!r}")
-        if self.cache_at not in ("decode", "augment"):
-            raise ValueError(f"`cache_at` must be decode or augment, got {self.cache_at!r}")
-        if self.shuffle_buffer < 1:
-            raise ValueError(f"`shuffle_buffer` must be >= 1, got {self.shuffle_buffer}")
-        for name in ("map_parallel", "prefetch", "interleave_cycle", "interleave_parallel"):
-            value = getattr(self, name)
-            if value is not None and value != AUTOTUNE and value < 1:
-                raise ValueError(f"`{name}` must be off, autotune or >= 1, got {value}")
-        for name in ("private_threadpool", "max_intra_op", "autotune_ram_budget_mb", "autotune_cpu_budget"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"`{name}` must be off or >= 1, got {value}")
+from imgcls.data.types import DataSet, Split
+from imgcls.options import changed
+from imgcls.pipelines.base import InputConfig, Pipeline
+from imgcls.pipelines.options import TfDataOptions
 
 
-# The tool's best default for a small CPU machine: parallel everything, autotuned, vectorised augmentation.
-TUNED = TfDataOptions()
-# What a first tf.data port looks like: sequential map, no prefetch, no cache, per-image augmentation.
-NAIVE = TfDataOptions(map_parallel=None, prefetch=None, vectorize=False, deterministic=True)
+def _rotated(ds: tf.data.Dataset, size: int, stream: Any) -> tf.data.Dataset:
+    """The dataset started `stream mod size` elements in (then wrapping round); itself when `stream` is None."""
+    if stream is None:
+        return ds
+    start = tf.math.floormod(stream, size)
+    return ds.skip(start).concatenate(ds.take(start))
 
 
 def _decode_and_resize(path: tf.Tensor, config: InputConfig) -> tf.Tensor:
@@ -85,8 +50,10 @@ def _decode_bytes(raw: tf.Tensor, config: InputConfig) -> tf.Tensor:
 
 
 def _augment_and_preprocess(
-    images: tf.Tensor, spec: AugmentSpec, per_image: bool, seed: tf.Tensor | None = None
+    images: tf.Tensor, spec: AugmentSpec, per_image: bool, seed: tf.Tensor | None = None, raw: bool = False
 ) -> tf.Tensor:
+    if raw:  # the model augments and preprocesses (on the device): deliver the decoded uint8 images
+        return images
     x = tf.cast(images, tf.float32)
     if spec.has_warp:
         x = spec.augment_batch(x[None], seed)[0] if per_image else spec.augment_batch(x, seed)
@@ -94,18 +61,14 @@ def _augment_and_preprocess(
 
 
 @dataclass(frozen=True)
-class TfDataPipeline:
-    """A tf.data pipeline; `options` holds every knob."""
+class TfDataPipeline(Pipeline):
+    """A tf.data pipeline; `opts` holds every knob."""
 
     name: str = "tfdata"
     opts: TfDataOptions = field(default_factory=TfDataOptions)
 
-    def options(self) -> dict[str, Any]:
-        return asdict(self.opts)
-
     def __repr__(self) -> str:
-        changed = {k: v for k, v in asdict(self.opts).items() if v != getattr(TfDataOptions(), k)}
-        return f"TfDataPipeline({self.name!r}, {changed})"
+        return f"TfDataPipeline({self.name!r}, {changed(self.opts, TfDataOptions())})"
 
     # -- pieces ---------------------------------------------------------------------------------------------
     def _tf_options(self) -> tf.data.Options:
@@ -136,17 +99,20 @@ class TfDataPipeline:
             return ds.cache(f"{folder}/{tag}")
         return ds
 
-    def _load(self, split: Split, config: InputConfig, shuffle: bool, stop: str = "decode") -> tf.data.Dataset:
+    def _load(
+        self, split: Split, config: InputConfig, shuffle: bool, stop: str = "decode", stream: Any = None
+    ) -> tf.data.Dataset:
         """Source -> (early shuffle) -> read -> decode: elements `(uint8 image [H,W,C], int32 label)`.
 
-        `stop="read"` ends after reading file bytes (the first stage of the per-stage timing).
+        `stop="read"` ends after reading file bytes (the first stage of the per-stage timing). `stream` (an int64
+        tensor) rotates the source by that many elements first: streams seeded alike then differ.
         """
         if split.images is not None:
-            ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
+            ds = _rotated(tf.data.Dataset.from_tensor_slices((split.images, split.labels)), len(split), stream)
             if shuffle:
                 ds = ds.shuffle(min(self.opts.shuffle_buffer, len(split)), seed=config.seed)
             return ds
-        ds = tf.data.Dataset.from_tensor_slices((list(split.paths), split.labels))
+        ds = _rotated(tf.data.Dataset.from_tensor_slices((list(split.paths), split.labels)), len(split), stream)
         if shuffle:
             # Shuffling paths is free, so the whole list is shuffled whatever the buffer knob says.
             ds = ds.shuffle(len(split), seed=config.seed, reshuffle_each_iteration=True)
@@ -164,8 +130,13 @@ class TfDataPipeline:
             return self._map(ds, lambda p, y: (tf.io.read_file(p), y))
         return self._map(ds, lambda p, y: (_decode_and_resize(p, config), y))
 
-    def _train_graph(self, data: DataSet, config: InputConfig, endless: bool = True) -> tf.data.Dataset:
+    def train_graph(
+        self, data: DataSet, config: InputConfig, endless: bool = True, stream: Any = None
+    ) -> tf.data.Dataset:
         """The training graph, endless (or one epoch), up to (not including) prefetch.
+
+        `stream` (an int64 tensor, e.g. a tf.data service worker's nonce) makes this stream differ from another
+        built with the same seed: the source is rotated by it and it is mixed into the augmentation seed.
 
         Augmentation randomness is stateless, seeded by (run seed, element counter): the counter is zipped in
         before the (possibly parallel) augment map, so which element gets which transform does not depend on
@@ -174,19 +145,20 @@ class TfDataPipeline:
         """
         spec = config.augment
         cache_late = self.opts.cache != "off" and self.opts.cache_at == "augment"
-        ds = self._load(data.train, config, shuffle=self.opts.cache == "off")
+        seed = config.seed
+        ds = self._load(data.train, config, shuffle=self.opts.cache == "off", stream=stream)
         if self.opts.cache != "off" and self.opts.cache_at == "decode":
             ds = self._cache(ds, "decoded")
-            ds = ds.shuffle(min(self.opts.shuffle_buffer, len(data.train)), seed=config.seed)
+            ds = ds.shuffle(min(self.opts.shuffle_buffer, len(data.train)), seed=seed)
         if endless and not cache_late:
             ds = ds.repeat()
-        base_seed = tf.constant(config.seed or 0, tf.int64)
+        base_seed = tf.constant(seed or 0, tf.int64) + (0 if stream is None else stream * 1_000_003)
 
         def augment(per_image: bool):  # noqa: ANN202
             def fn(index: tf.Tensor, element: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
                 x, y = element
                 seed = tf.stack([base_seed, index])
-                return _augment_and_preprocess(x, spec, per_image=per_image, seed=seed), y
+                return _augment_and_preprocess(x, spec, per_image, seed, raw=config.raw_output), y
 
             return fn
 
@@ -198,14 +170,14 @@ class TfDataPipeline:
             ds = ds.batch(config.batch_size, drop_remainder=True)
         if cache_late:
             ds = self._cache(ds, "augmented")
-            ds = ds.shuffle(max(1, self.opts.shuffle_buffer // config.batch_size), seed=config.seed)
+            ds = ds.shuffle(max(1, self.opts.shuffle_buffer // config.batch_size), seed=seed)
             if endless:
                 ds = ds.repeat()
         return ds
 
     # -- the protocol ---------------------------------------------------------------------------------------
     def train_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
-        ds = self._train_graph(data, config)
+        ds = self.train_graph(data, config)
         if self.opts.prefetch is not None:
             ds = ds.prefetch(self.opts.prefetch)
         return ds.with_options(self._tf_options())
@@ -224,7 +196,7 @@ class TfDataPipeline:
         else:
             stages["source"] = self._load(data.train, config, shuffle=True).batch(batch)
         stages = {name: ds.repeat() for name, ds in stages.items()}
-        stages["augment_batch"] = self._train_graph(data, config)
+        stages["augment_batch"] = self.train_graph(data, config)
         stages = {name: ds.with_options(self._tf_options()) for name, ds in stages.items()}
         stages["prefetch"] = self.train_data(data, config)
         return stages
@@ -235,15 +207,26 @@ class TfDataPipeline:
         spec = config.augment.without_augmentation()
         ds = ordered._load(data.test, config, shuffle=False)
         ds = ds.batch(config.batch_size)
-        ds = ordered._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, per_image=False), y))
+        ds = ordered._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, False, raw=config.raw_output), y))
         if self.opts.prefetch is not None:
             ds = ds.prefetch(self.opts.prefetch)
         return ds.with_options(ordered._tf_options())
 
 
-def _factory(name: str, defaults: TfDataOptions, **overrides: Any) -> TfDataPipeline:
-    return TfDataPipeline(name=name, opts=replace_options(defaults, overrides, name))
-
-
-register_pipeline("tfdata", functools.partial(_factory, "tfdata", TUNED))
-register_pipeline("tfdata-naive", functools.partial(_factory, "tfdata-naive", NAIVE))
+def decode_only_dataset(data: DataSet, config: InputConfig, threads: int | None = None) -> tf.data.Dataset:
+    """The hardware limit of a JPEG pipeline: read and decode every file to uint8 at its stored size, in parallel,
+    batched, nothing else (no resize, no augmentation). Needs file inputs."""
+    if data.train.paths is None:
+        raise ValueError("the decode-only limit needs file inputs (a JPEG folder), not arrays")
+    ds = tf.data.Dataset.from_tensor_slices(list(data.train.paths)).repeat()
+    decode = lambda path: tf.io.decode_jpeg(tf.io.read_file(path), channels=config.channels)  # noqa: E731
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    ds = ds.ragged_batch(config.batch_size) if hasattr(ds, "ragged_batch") else ds.batch(config.batch_size)
+    options = tf.data.Options()
+    if threads:
+        options.threading.private_threadpool_size = threads
+    return (
+        ds.map(lambda images: (images, tf.zeros([config.batch_size], tf.int32)))
+        .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
+    )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from imgcls.data import DATASETS, DataSet, load_folder_tree
 from imgcls.data.generated import write_jpeg_tree
-from imgcls.data.sources import DATASETS, DataSet, load_folder_tree
 from tests.conftest import tiny_arrays
 
 

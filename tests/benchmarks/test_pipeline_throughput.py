@@ -11,7 +11,7 @@ import itertools
 
 import pytest
 
-from imgcls.data.sources import DataSet
+from imgcls.data.types import DataSet
 from imgcls.pipelines import InputConfig, build_pipeline
 from imgcls.workloads import get_workload
 
@@ -101,7 +101,7 @@ def test_harness_overhead(benchmark, bench_arrays: DataSet, callbacks: str) -> N
     The two medians' ratio is the harness overhead (target < 1%); `bench gate` prints it beside the gates.
     """
 
-    from bench.runner import ProgressLine
+    from bench.progress import ProgressLine
     from bench.timing import StepTimer
 
     workload = get_workload("mnist")

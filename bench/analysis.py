@@ -1,0 +1,134 @@
+"""Which knob matters: the knob analysis and the tf.data service scaling table, from a `summarize` table.
+
+Input knobs and training knobs are analysed apart. The *best pipeline* is the fastest candidate configuration
+with the training step at its defaults (only input knobs differ), compared with the baseline on that same step;
+the *best training knob* is the largest gain a training-step change gives the tuned candidate. Crediting bfloat16
+to tf.data would tell a user to rewrite an input pipeline for a gain that came from the model.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from imgcls.pipelines import BASELINE, CANDIDATE, CEILING, pipeline_specs
+
+ABLATION_NOISE = 0.03  # a one-knob change costing less than this is run-to-run noise on a shared machine
+
+
+def _tuned_names() -> set[str]:
+    return {spec.name for spec in pipeline_specs() if spec.tuned}
+
+
+def _verdict(knobs: str | None, change: float, what: str) -> str | None:
+    if knobs is None:
+        return None
+    if abs(change) <= ABLATION_NOISE:
+        return f"no {what} changes it by > {ABLATION_NOISE:.0%}"
+    return f"{knobs}: {change:+.0%}"
+
+
+def knob_analysis(table: pd.DataFrame) -> pd.DataFrame:
+    """Per workload and data: baseline, tuned candidate and ceiling; the best pipeline; knob effects.
+
+    - `best pipeline`: the fastest candidate with default training knobs, and its gain over the baseline;
+    - `costliest input change`: among one-input-knob ablations of the tuned candidate, the one that costs most
+      (the preset setting that matters most), or a no-effect verdict within `ABLATION_NOISE`;
+    - `best training knob`: among training-knob changes of the tuned candidate, the largest gain;
+    - `tuned of ceiling`, `tuned/baseline pipeline-only`: the targets the README states.
+    """
+    tuned_names = _tuned_names()
+    rows = []
+    for (workload, data), group in table.groupby(["workload", "data_source"], sort=False):
+        plain = group[(group["model_label"] == "default") & (group["augment"] == "seed")]
+
+        def first(frame: pd.DataFrame) -> pd.Series | None:
+            return frame.iloc[0] if len(frame) else None
+
+        defaults = plain[plain["input_label"] == "default"]
+        baseline = first(defaults[defaults["role"] == BASELINE])
+        ceiling = first(defaults[defaults["role"] == CEILING])
+        tuned = first(defaults[defaults["pipeline"].isin(tuned_names)])
+        candidates = plain[plain["role"] == CANDIDATE]
+        best = candidates.loc[candidates["images_per_sec"].idxmax()] if len(candidates) else None
+
+        costliest, cost = None, np.nan
+        ablations = plain[plain["pipeline"].isin(tuned_names) & (plain["input_label"] != "default")]
+        if tuned is not None and len(ablations):
+            worst = ablations.loc[ablations["images_per_sec"].idxmin()]
+            costliest, cost = worst["knobs_label"], worst["images_per_sec"] / tuned["images_per_sec"] - 1
+
+        training, gain = None, np.nan
+        tuned_rows = group[group["pipeline"].isin(tuned_names) & (group["augment"] == "seed")]
+        trained = tuned_rows[(tuned_rows["input_label"] == "default") & (tuned_rows["model_label"] != "default")]
+        if tuned is not None and len(trained):
+            fastest = trained.loc[trained["images_per_sec"].idxmax()]
+            training, gain = fastest["model_label"], fastest["images_per_sec"] / tuned["images_per_sec"] - 1
+
+        def ratio(a: pd.Series | None, b: pd.Series | None, column: str = "images_per_sec") -> float:
+            return float(a[column] / b[column]) if a is not None and b is not None else np.nan
+
+        def value(row: pd.Series | None, column: str = "images_per_sec") -> float:
+            return row[column] if row is not None else np.nan
+
+        rows.append(
+            {
+                "workload": workload,
+                "data": data,
+                "baseline img/s": value(baseline),
+                "tuned img/s": value(tuned),
+                "ceiling img/s": value(ceiling),
+                "best pipeline": None if best is None else f"{best['pipeline']} {best['input_label']}",
+                "best / baseline": ratio(best, baseline),
+                "costliest input change": _verdict(costliest, cost, "input knob"),
+                "best training knob": _verdict(training, gain, "training knob"),
+                "tuned of ceiling": ratio(tuned, ceiling),
+                "tuned/baseline pipeline-only": ratio(tuned, baseline, "pipeline_images_per_sec"),
+                "tuned slowest stage": value(tuned, "slowest_stage") if tuned is not None else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def analysis_text(table: pd.DataFrame) -> str:
+    if table.empty:
+        return ""
+    frame = knob_analysis(table)
+    frame = frame.astype(object).where(frame.notna(), None)  # tabulate shows None as '-', NaN as 'nan'
+    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=",.2f", missingval="-")
+
+
+def service_scaling(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a pipeline with a `service` option: throughput against its workers, beside the tuned local
+    pipeline and the ceiling of the same workload and data."""
+    has_service = {p for p, options in zip(frame["pipeline"], frame["pipeline_options"], strict=True)
+                   if isinstance(options, dict) and "service" in options}  # fmt: skip
+    tuned_names = _tuned_names()
+    rows = []
+    for (workload, data), group in table.groupby(["workload", "data_source"], sort=False):
+        service = group[group["pipeline"].isin(has_service)]
+        if service.empty:
+            continue
+        plain = group[(group["input_label"] == "default") & (group["model_label"] == "default")]
+        ceiling = plain[plain["role"] == CEILING]
+        local = plain[plain["pipeline"].isin(tuned_names)]
+        for _, row in service.iterrows():
+            match = re.search(r"service=local:(\d+)", row["knobs_label"])
+            rows.append(
+                {
+                    "workload": workload,
+                    "data": data,
+                    "service": row["knobs_label"],
+                    "workers": int(match.group(1)) if match else None,
+                    "pipeline-only img/s": row["pipeline_images_per_sec"],
+                    "e2e img/s": row["images_per_sec"],
+                    "local tuned pipeline-only img/s": local["pipeline_images_per_sec"].iloc[0] if len(local) else None,
+                    "local tuned e2e img/s": local["images_per_sec"].iloc[0] if len(local) else None,
+                    "ceiling img/s": ceiling["images_per_sec"].iloc[0] if len(ceiling) else None,
+                }
+            )
+    result = pd.DataFrame(rows)
+    return result.sort_values(["workload", "workers"]) if not result.empty else result

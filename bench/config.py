@@ -1,0 +1,175 @@
+"""What defines a run (`RunConfig`), checked and resolved without importing TensorFlow or Keras.
+
+The training knobs are declared here, as knob fields of `RunConfig` (the input knobs are the pipelines' options,
+declared in `imgcls.pipelines.options`). A sweep's parent process builds and checks every cell's config with this
+module alone, so a typo fails before the first cell starts, and the parent never loads a framework.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.backends import COMPILE_CHOICES, get_backend, list_backends
+from imgcls.errors import InvalidValue, UserFacingError
+from imgcls.options import INPUT, TRAINING, Knob, changed, knob, on_off, one_of, positive_int, validate
+from imgcls.options import knobs_of as declared_knobs
+from imgcls.pipelines import get_pipeline_spec
+from imgcls.workloads import Workload, get_workload
+
+DATA_KIND_REAL = "real"
+DATA_KIND_GENERATED = "generated"
+_REAL_MODES = ("dir", "folder", "keras", "tfds")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything that defines a run. `None` fields take the workload's defaults."""
+
+    workload: str = "mnist"
+    pipeline: str = "tfdata"
+    pipeline_options: dict[str, Any] = field(default_factory=dict)  # input knobs set away from the preset
+    # training knobs
+    backend: str = knob("tensorflow", one_of(*list_backends()), "Keras backend (set before Keras loads)", kind=TRAINING)
+    compile: str = knob(
+        "auto",
+        one_of(*COMPILE_CHOICES),
+        "train-step compile path; auto = the backend's fast path (tensorflow: graph, jax: jit, torch: eager); "
+        "also xla (tensorflow), eager (any), torch.compile (torch)",
+        kind=TRAINING,
+    )
+    mixed_precision: str = knob(
+        "off", one_of("off", "float16", "bfloat16"), "Keras dtype policy mixed_<dtype>", kind=TRAINING
+    )
+    steps_per_execution: int = knob(1, positive_int, "train steps per compiled call", kind=TRAINING, metavar="N")
+    strategy: str = knob(
+        "default",
+        one_of("default", "mirrored", "multi-worker"),
+        "tf.distribute strategy (tensorflow backend): mirrored = all local GPUs, or the CPU's logical devices",
+        kind=TRAINING,
+    )
+    op_determinism: bool = knob(False, on_off, "deterministic model kernels (slower on a GPU)", kind=TRAINING)
+    augment_on: str = knob(
+        "host",
+        one_of("host", "device"),
+        "where augmentation and value preprocessing run: host (the pipeline) or device (a layer in the model; "
+        "the pipeline then only decodes and resizes)",
+        kind=INPUT,
+        shapes_model=True,
+    )
+    # data
+    data: str = "auto"
+    data_dir: str | None = None
+    limit_train: int | None = None
+    limit_test: int | None = None
+    augment: str = "seed"
+    # shape of the run
+    batch_size: int | None = None
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    seed: int | None = 0
+    weights: str | None = None
+    image_size: int | None = None  # square override of the workload's image size
+    target_accuracy: float | None = None  # time-to-accuracy target (None = the workload's default)
+    cpu_devices: int | None = None  # split the CPU into N logical devices (mirrored training without GPUs)
+    # measurement
+    warmup_steps: int = 5
+    pipeline_batches: int = 20
+    ceiling_steps: int = 30  # steps of the same model on one constant batch after training (0 = skip)
+    stage_batches: int = 8  # batches per tf.data stage prefix timed (0 = skip)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """The inverse of `dataclasses.asdict` (a sweep cell's payload); unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidValue(f"unknown run settings {unknown}")
+        return cls(**values)
+
+
+def run_knobs() -> list[Knob]:
+    """The knobs declared on `RunConfig`: the training knobs and the run-level input knobs."""
+    return declared_knobs(RunConfig)
+
+
+def resolved_compile(config: RunConfig) -> str:
+    """The compile path the run will take (`auto` resolved for its backend)."""
+    return get_backend(config.backend).resolve_compile(config.compile)
+
+
+def check(config: RunConfig) -> Workload:
+    """Everything that can be checked before a framework loads; returns the workload.
+
+    Raises:
+        UserFacingError, ValueError: unknown names, a pipeline option it does not have, a backend that is not
+            installed or a knob value that makes no sense on it.
+    """
+    workload = get_workload(config.workload)
+    workload.augment_spec(config.augment)
+    get_pipeline_spec(config.pipeline).options_with(config.pipeline_options)
+    backend = get_backend(config.backend)
+    backend.check_available()
+    resolved_compile(config)
+    if config.steps_per_execution > 1 and not backend.multi_step:
+        raise UserFacingError(f"--steps-per-execution {config.steps_per_execution}: the {backend.name} backend runs 1")
+    if config.strategy != "default" and not backend.distributes:
+        raise UserFacingError(f"--strategy {config.strategy} is a tf.distribute strategy: tensorflow backend only")
+    if config.weights is not None and "weights" not in workload.model_kwargs:
+        raise UserFacingError(f"--weights applies to imagenette-vgg16 only, not {config.workload}")
+    for name in ("batch_size", "epochs", "steps_per_epoch", "limit_train", "limit_test", "image_size"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise InvalidValue(f"`{name}` must be >= 1, got {value}")
+    if config.warmup_steps < 0:
+        raise InvalidValue(f"`warmup_steps` must be >= 0, got {config.warmup_steps}")
+    return workload
+
+
+def knobs_of(config: RunConfig) -> dict[str, Any]:
+    """The knobs set away from the pipeline preset and the training defaults: what a table row is labelled by.
+
+    Training knobs are compared after resolution (`--compile jit` on JAX is JAX's default, not a change).
+    """
+    spec = get_pipeline_spec(config.pipeline)
+    knobs = changed(spec.options_with(config.pipeline_options), spec.preset)
+    reference = RunConfig()
+    for item in run_knobs():
+        value, default = getattr(config, item.name), getattr(reference, item.name)
+        if item.name == "compile":
+            value, default = resolved_compile(config), get_backend(config.backend).default_compile
+        if value != default:
+            knobs[item.name] = value
+    return knobs
+
+
+def key_fields(config: RunConfig) -> dict[str, Any]:
+    """The fields that make two runs comparable repeats: everything but where the data lives, and only values set
+    away from their defaults -- so adding a field with a default keeps old keys (and resume) valid."""
+    defaults = RunConfig()
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name != "data_dir" and getattr(config, f.name) != getattr(defaults, f.name)
+    }
+
+
+def config_key(config: RunConfig) -> str:
+    """A stable short hash of a run's comparable configuration (same config -> same key), for grouping and resume."""
+    text = json.dumps(key_fields(config), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def expected_data_kind(config: RunConfig) -> str | None:
+    """The data kind a run will get, when it is decided by the config alone (None: `auto` with no directory)."""
+    if config.data == "generated":
+        return DATA_KIND_GENERATED
+    if config.data in _REAL_MODES or config.data_dir is not None:
+        return DATA_KIND_REAL
+    return None

@@ -1,0 +1,209 @@
+"""`bench scale`: pipeline-only throughput against CPU cores, to show where a pipeline stops scaling.
+
+Each point (pipeline x core count) runs in a fresh process pinned to the first N cores (`sched_setaffinity`, set
+before TensorFlow starts, so its thread pools size themselves to N) with tf.data's private thread pool and TF's
+intra-op pool set to N and ImageDataGenerator given N workers. Beside the pipelines, the JPEG decode alone (read +
+decode, no resize, uint8) is timed at each point: the hardware limit a JPEG pipeline can approach. Records go to
+`RESULTS/scaling.jsonl`, one line per point; `scaling_table` turns them into rates and efficiency vs linear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.records import append_json_line, read_records
+from imgcls.errors import UserFacingError
+from imgcls.pipelines import BASELINE, get_pipeline_spec, list_pipelines
+from imgcls.procs import tied_to_parent
+from imgcls.workloads import get_workload, list_workloads
+
+SCALING_FILE = "scaling.jsonl"
+DECODE_ONLY = "decode-only"  # the row of the JPEG decode limit
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def core_counts(limit: int) -> list[int]:
+    """1, 2, 4, ... up to `limit`, and `limit` itself."""
+    counts, n = [], 1
+    while n < limit:
+        counts.append(n)
+        n *= 2
+    return [*counts, limit]
+
+
+def _cores_arg(text: str) -> list[int]:
+    try:
+        values = sorted({int(v) for v in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated core counts, got {text!r}") from None
+    if not values or values[0] < 1:
+        raise argparse.ArgumentTypeError(f"core counts must be >= 1, got {text!r}")
+    return values
+
+
+def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workload", default="imagenette", choices=list_workloads(), help="default imagenette")
+    parser.add_argument(
+        "--pipelines",
+        default="tfdata,tfdata-naive,idg",
+        help="comma-separated pipelines (default tfdata,tfdata-naive,idg)",
+    )
+    parser.add_argument("--cores", type=_cores_arg, default=None, help="core counts (default 1,2,4,... all)")
+    parser.add_argument("--batches", type=int, default=40, help="batches timed per point after 5 warm-up batches")
+    parser.add_argument("--data", default="auto", help="data source (as for `bench run`)")
+    parser.add_argument("--data-dir", default=None, help="a data directory")
+    parser.add_argument("--no-decode-limit", action="store_true", help="skip the decode-only row")
+
+
+def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
+    """Runs every (pipeline, cores) point in its own pinned process; prints the table; returns 0."""
+    pipelines = [p.strip() for p in args.pipelines.split(",") if p.strip()]
+    for name in pipelines:
+        if name not in list_pipelines():
+            raise UserFacingError(f"--pipelines: unknown pipeline {name!r}; known: {', '.join(list_pipelines())}")
+    workload = get_workload(args.workload)
+    limit = available_cores()
+    cores = args.cores or core_counts(limit)
+    if cores[-1] > limit:
+        raise UserFacingError(f"--cores {cores[-1]}: this machine lets the process use {limit} cores")
+    rows = pipelines + ([] if args.no_decode_limit else [DECODE_ONLY])
+    total = len(rows) * len(cores)
+    done = 0
+    for n in cores:
+        for name in rows:
+            done += 1
+            print(f"point {done}/{total}: {workload.name} {name} on {n} core(s)...", file=sys.stderr, flush=True)
+            payload = {
+                "workload": workload.name,
+                "pipeline": name,
+                "cores": n,
+                "batches": args.batches,
+                "data": args.data,
+                "data_dir": args.data_dir,
+            }
+            completed = subprocess.run(
+                [sys.executable, "-m", "bench.scale", json.dumps(payload)],
+                capture_output=True,
+                text=True,
+                **tied_to_parent(),
+            )
+            if completed.returncode != 0:
+                tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+                print(f"  FAILED: {tail}", file=sys.stderr)
+                continue
+            record = json.loads(completed.stdout.strip().splitlines()[-1])
+            append_json_line(results_dir / SCALING_FILE, record)
+            print(f"  {record['images_per_sec']:,.0f} img/s", file=sys.stderr)
+    table = scaling_table(read_records(results_dir / SCALING_FILE))
+    print(scaling_text(table))
+    print(f"records in {results_dir / SCALING_FILE}")
+    return 0
+
+
+def scaling_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Latest rate per (workload, data, pipeline, cores); efficiency = rate / (cores x rate at the fewest cores)."""
+    frame = pd.DataFrame(records)
+    if frame.empty:
+        return frame
+    frame = frame.drop_duplicates(["workload", "data_source", "pipeline", "cores"], keep="last")
+    rows = []
+    for (workload, data, pipeline), group in frame.groupby(["workload", "data_source", "pipeline"], sort=False):
+        group = group.sort_values("cores")
+        base_cores, base_rate = group["cores"].iloc[0], group["images_per_sec"].iloc[0]
+        for _, row in group.iterrows():
+            linear = base_rate * row["cores"] / base_cores
+            rows.append(
+                {
+                    "workload": workload,
+                    "data": data,
+                    "pipeline": pipeline,
+                    "cores": int(row["cores"]),
+                    "img/s": row["images_per_sec"],
+                    "img/s per core": row["images_per_sec"] / row["cores"],
+                    "efficiency vs linear": row["images_per_sec"] / linear,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def scaling_text(table: pd.DataFrame) -> str:
+    from tabulate import tabulate
+
+    if table.empty:
+        return "no scaling records"
+    shown = table.copy()
+    shown["img/s"] = shown["img/s"].map(lambda v: f"{v:,.0f}")
+    shown["img/s per core"] = shown["img/s per core"].map(lambda v: f"{v:,.0f}")
+    shown["efficiency vs linear"] = shown["efficiency vs linear"].map(lambda v: f"{v:.0%}")
+    return tabulate(shown, headers="keys", tablefmt="github", showindex=False)
+
+
+# ---- one point, in its own process -----------------------------------------------------------------------------
+def measure_point(payload: dict[str, Any]) -> dict[str, Any]:
+    """Pins this process to `cores` cores, then times one pipeline (or the decode limit) alone."""
+    cores = int(payload["cores"])
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:cores]))
+    from bench.process import import_tensorflow_quietly
+
+    tf = import_tensorflow_quietly()
+    tf.config.threading.set_intra_op_parallelism_threads(cores)
+    tf.config.threading.set_inter_op_parallelism_threads(cores)
+
+    from bench.records import environment
+    from bench.timing import time_pipeline
+    from imgcls.data import load_dataset
+    from imgcls.pipelines import InputConfig, build_pipeline
+
+    workload = get_workload(payload["workload"])
+    data = load_dataset(workload.dataset, payload["data"], payload["data_dir"])
+    config = InputConfig(
+        image_size=workload.image_size,
+        channels=workload.channels,
+        augment=workload.augment,
+        batch_size=workload.batch_size,
+        seed=0,
+    )
+    name = payload["pipeline"]
+    if name == DECODE_ONLY:
+        from imgcls.pipelines.tfdata import decode_only_dataset
+
+        dataset, options = decode_only_dataset(data, config, threads=cores), {"threads": cores}
+    else:
+        spec = get_pipeline_spec(name)
+        knobs = {k.name for k in spec.knobs}
+        overrides = {"workers": cores} if spec.role == BASELINE and "workers" in knobs else {}
+        if "private_threadpool" in knobs:
+            overrides["private_threadpool"] = cores
+        pipeline = build_pipeline(name, **overrides)
+        dataset, options = pipeline.train_data(data, config), pipeline.options()
+    iterator = iter(dataset)
+    for _ in range(5):  # warm-up: graph building, thread start-up, first file reads
+        next(iterator)
+    timing = time_pipeline(iterator, int(payload["batches"]) + 1)
+    return {
+        **payload,
+        "images_per_sec": timing.images_per_sec,
+        "batch_ms_p50": timing.batch_ms_p50,
+        "options": options,
+        "data_kind": data.kind,
+        "data_source": data.source,
+        "image_size": list(workload.image_size),
+        "batch_size": workload.batch_size,
+        "env": environment(),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_point(json.loads(sys.argv[1])), default=str))

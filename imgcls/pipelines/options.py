@@ -1,0 +1,96 @@
+"""Every pipeline's options, as knob declarations (TensorFlow-free, so the CLI and a sweep can validate them).
+
+Each field made with `knob(...)` is a knob: the command line, tables and sweep specs derive from it. Presets of
+one pipeline class (`tfdata`, `tfdata-naive`) are instances of the same options type with other values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from imgcls.options import AUTOTUNE, knob, off_int, off_int_autotune, on_off, one_of, positive_int, validate, word
+
+
+@dataclass(frozen=True, kw_only=True)
+class TfDataOptions:
+    """tf.data knobs. `None` means off; `AUTOTUNE` (-1) lets tf.data tune the value."""
+
+    map_parallel: int | None = knob(AUTOTUNE, off_int_autotune, "parallel map calls: off | N | autotune")
+    prefetch: int | None = knob(AUTOTUNE, off_int_autotune, "prefetch buffer in batches: off | N | autotune")
+    cache: str = knob("off", one_of("off", "memory", "file"), "cache decoded data: off | memory | file")
+    cache_at: str = knob("decode", one_of("decode", "augment"), "where the cache sits in the graph")
+    interleave_cycle: int | None = knob(None, off_int, "file inputs: read through interleave with this cycle")
+    interleave_parallel: int | None = knob(AUTOTUNE, off_int_autotune, "interleave parallel calls")
+    deterministic: bool = knob(False, on_off, "tf.data keeps element order under parallelism (input only)")
+    vectorize: bool = knob(True, on_off, "augment per batch (on) or per image (off)")
+    shuffle_buffer: int = knob(10_000, positive_int, "shuffle buffer size in elements")
+    private_threadpool: int | None = knob(None, off_int, "tf.data private thread pool size (off = shared pool)")
+    max_intra_op: int | None = knob(None, off_int, "tf.data max intra-op parallelism (off = TF's default)")
+    autotune_ram_budget_mb: int | None = knob(None, off_int, "tf.data autotune RAM budget in MB")
+    autotune_cpu_budget: int | None = knob(None, off_int, "tf.data autotune CPU budget in cores (off = all)")
+    cache_dir: str | None = None  # for cache="file"; a temporary folder when None
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+# The tool's best default: parallel everything, autotuned, vectorised augmentation.
+TUNED = TfDataOptions()
+# What a first tf.data port looks like: sequential map, no prefetch, no cache, per-image augmentation, ordered.
+NAIVE = TfDataOptions(map_parallel=None, prefetch=None, vectorize=False, deterministic=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdgOptions:
+    """`workers` > 1 runs the iterator in Keras's thread pool; 1 (the Keras 3 default) is synchronous."""
+
+    workers: int = knob(1, positive_int, "ImageDataGenerator batches prepared by N Keras worker threads")
+    use_multiprocessing: bool = False
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def _service_address(value: object) -> str:
+    """`local:N` or `grpc://HOST:PORT`, checked (the parser of the `service` knob)."""
+    from imgcls.service import ServiceError, parse_service
+
+    text = word(value)
+    try:
+        parse_service(text)
+    except ServiceError as err:
+        raise ValueError(str(err).split(": ", 1)[-1]) from None
+    return text
+
+
+SHARDING_POLICIES = ("off", "dynamic", "file", "data", "file_or_data", "hint")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceOptions(TfDataOptions):
+    """tf.data service knobs, plus the tf.data knobs of the graph the workers run.
+
+    `sharding=None` follows the processing mode: `dynamic` for `distributed_epoch`; for `parallel_epochs` no
+    sharding, every worker producing its own stream (seeded apart, so N workers never send the same batches).
+    """
+
+    service: str = knob(
+        "local:2", _service_address, "local:N (N workers on loopback) or grpc://HOST:PORT", metavar="ADDR"
+    )
+    processing_mode: str = knob(
+        "parallel_epochs", one_of("parallel_epochs", "distributed_epoch"), "tf.data service processing mode"
+    )
+    sharding: str | None = knob(None, one_of(None, *SHARDING_POLICIES), "tf.data service sharding policy")
+    compression: str = knob("auto", one_of("auto", "none"), "tf.data service compression")
+    connect_timeout_sec: float = 5.0  # how long a remote dispatcher may take to answer before a clear error
+
+    def worker_options(self) -> TfDataOptions:
+        """The tf.data knobs alone (what the graph on each worker is built with)."""
+        fields = {f.name for f in dataclasses.fields(TfDataOptions)}
+        return TfDataOptions(**{name: getattr(self, name) for name in fields})
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoOptions:
+    """A pipeline without knobs (the synthetic ceiling)."""
