@@ -51,6 +51,7 @@ class RunRecord:
     per_replica_batch_size: int | None = None
     batch_size: int = 0
     image_size: list[int] | None = None  # (height, width) the model was fed, after any --image-size override
+    pipeline_output_size: list[int] | None = None  # what the pipeline delivered (stored size: the model resizes)
     epochs: int = 0
     steps_per_epoch: int = 0
     augment: str = ""

@@ -38,9 +38,10 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     backend = process.prepare(config)  # before Keras loads
 
     from bench import measure
+    from bench.inputs import inputs_for
     from imgcls.augment_layer import with_device_augmentation
     from imgcls.data import load_dataset
-    from imgcls.pipelines import InputConfig, build_pipeline
+    from imgcls.pipelines import build_pipeline
 
     record.env = environment()
     record.gpu_preallocation = PREALLOCATION_NOTE.get(config.backend)
@@ -68,14 +69,17 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     image_size = (config.image_size, config.image_size) if config.image_size else workload.image_size
     record.image_size = list(image_size)
     on_device = config.augment_on == "device"
-    input_config = InputConfig(
+    inputs = inputs_for(
+        spec,
+        data,
         image_size=image_size,
         channels=workload.channels,
-        augment=spec.without_augmentation() if on_device else spec,
         batch_size=batch_size,
         seed=config.seed,
-        raw_output=on_device,
+        augment_on=config.augment_on,
     )
+    input_config, stored_size = inputs.config, inputs.stored_size
+    record.pipeline_output_size = list(input_config.image_size)
     label = f"{workload.name}/{pipeline.name}" + ("" if config.backend == "tensorflow" else f"@{config.backend}")
     say = measure.say
     say(f"[{label}] data: {data.kind}, {data.source}")
@@ -94,7 +98,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
         with process.precision_policy(config.mixed_precision), strategy.scope():
             model = workload.build_model((*image_size, workload.channels), data.num_classes, **model_kwargs)
             if on_device:
-                model = with_device_augmentation(model, spec, seed=config.seed)
+                model = with_device_augmentation(model, spec, input_size=stored_size, seed=config.seed)
             _compile(model, workload.learning_rate, config)
             record.compile = _checked_compile(model, config, label)
             record.absorb(

@@ -63,6 +63,11 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", type=int, default=40, help="batches timed per point after 5 warm-up batches")
     parser.add_argument("--data", default="auto", help="data source (as for `bench run`)")
     parser.add_argument("--data-dir", default=None, help="a data directory")
+    parser.add_argument(
+        "--augment-on",
+        default="host",
+        help="comma-separated: host, device (device: the pipeline only decodes; rows say @device)",
+    )
     parser.add_argument("--no-decode-limit", action="store_true", help="skip the decode-only row")
 
 
@@ -77,16 +82,22 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
     cores = args.cores or core_counts(limit)
     if cores[-1] > limit:
         raise UserFacingError(f"--cores {cores[-1]}: this machine lets the process use {limit} cores")
-    rows = pipelines + ([] if args.no_decode_limit else [DECODE_ONLY])
+    places = [p.strip() for p in args.augment_on.split(",") if p.strip()]
+    if not places or set(places) - {"host", "device"}:
+        raise UserFacingError(f"--augment-on: expected host and/or device, got {args.augment_on!r}")
+    rows = [(name, place) for name in pipelines for place in places]
+    rows += [] if args.no_decode_limit else [(DECODE_ONLY, "host")]
     total = len(rows) * len(cores)
     done = 0
     for n in cores:
-        for name in rows:
+        for name, place in rows:
             done += 1
-            print(f"point {done}/{total}: {workload.name} {name} on {n} core(s)...", file=sys.stderr, flush=True)
+            label = name if place == "host" else f"{name}@device"
+            print(f"point {done}/{total}: {workload.name} {label} on {n} core(s)...", file=sys.stderr, flush=True)
             payload = {
                 "workload": workload.name,
                 "pipeline": name,
+                "augment_on": place,
                 "cores": n,
                 "batches": args.batches,
                 "data": args.data,
@@ -116,6 +127,10 @@ def scaling_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(records)
     if frame.empty:
         return frame
+    if "augment_on" not in frame:
+        frame["augment_on"] = "host"
+    pairs = zip(frame["pipeline"], frame["augment_on"], strict=True)
+    frame["pipeline"] = [name if place == "host" else f"{name}@device" for name, place in pairs]
     frame = frame.drop_duplicates(["workload", "data_source", "pipeline", "cores"], keep="last")
     rows = []
     for (workload, data, pipeline), group in frame.groupby(["workload", "data_source", "pipeline"], sort=False):
@@ -161,20 +176,23 @@ def measure_point(payload: dict[str, Any]) -> dict[str, Any]:
     tf.config.threading.set_intra_op_parallelism_threads(cores)
     tf.config.threading.set_inter_op_parallelism_threads(cores)
 
+    from bench.inputs import inputs_for
     from bench.records import environment
     from bench.timing import time_pipeline
     from imgcls.data import load_dataset
-    from imgcls.pipelines import InputConfig, build_pipeline
+    from imgcls.pipelines import build_pipeline
 
     workload = get_workload(payload["workload"])
     data = load_dataset(workload.dataset, payload["data"], payload["data_dir"])
-    config = InputConfig(
+    config = inputs_for(
+        workload.augment,
+        data,
         image_size=workload.image_size,
         channels=workload.channels,
-        augment=workload.augment,
         batch_size=workload.batch_size,
         seed=0,
-    )
+        augment_on=payload.get("augment_on", "host"),
+    ).config
     name = payload["pipeline"]
     if name == DECODE_ONLY:
         from imgcls.pipelines.tfdata import decode_only_dataset

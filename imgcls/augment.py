@@ -2,11 +2,11 @@
 
 A comparison between pipelines is only fair if they do the same work. `AugmentSpec` names the work once (the
 seed's `ImageDataGenerator` arguments, plus the resize and the final value preprocessing); `idg` renders it as
-`ImageDataGenerator` keyword arguments, `tfdata` as one `ImageProjectiveTransformV3` warp built from *the same
-matrix* `ImageDataGenerator.apply_affine_transform` builds (rotation @ shift @ shear @ zoom, centred as IDG
-centres it), with the horizontal flip folded into the warp. Both sample the same distributions, interpolate
-bilinearly and fill with the nearest pixel, so the same spec gives the same images for the same parameters and
-the same output statistics (checked in tests/test_augment.py).
+`ImageDataGenerator` keyword arguments, `tfdata` (`imgcls.render_tf`) and the device layer (`imgcls.augment_layer`)
+as one warp built from *the same matrix* `ImageDataGenerator.apply_affine_transform` builds (rotation @ shift @
+shear @ zoom, centred as IDG centres it), with the horizontal flip folded into the warp. All sample the same
+distributions, interpolate bilinearly and fill with the nearest pixel, so the same spec gives the same images for
+the same parameters and the same output statistics (checked in tests/test_augment.py and tests/test_same_work.py).
 """
 
 from __future__ import annotations
@@ -154,45 +154,6 @@ class AugmentSpec:
             "zy": draw(*zoom) if self.zoom else ones,
             "flip": draw(0.0, 1.0) < 0.5 if self.horizontal_flip else zeros > 1.0,
         }
-
-    # ---- rendering for tf.data --------------------------------------------------------------------------
-    def tf_random_affine_params(self, n: Any, seed: Any = None) -> dict[str, Any]:
-        """`random_affine_params` drawn with TensorFlow: stateless when `seed` (a `[2]` int tensor) is given, so
-        the same seed gives the same transforms whatever thread runs it; TF's stateful generator otherwise."""
-        import tensorflow as tf
-
-        split = tf.random.experimental.stateless_split(seed, num=7) if seed is not None else None
-        draws = iter(range(7))
-
-        def draw(low: float, high: float) -> Any:
-            if split is None:
-                return tf.random.uniform([n], low, high)
-            return tf.random.stateless_uniform([n], split[next(draws)], low, high)
-
-        return self.random_affine_params(n, draw, tf.zeros([n]), tf.ones([n]))
-
-    def augment_batch(self, images: Any, seed: Any = None) -> Any:
-        """Applies the spec's random augmentation to a float32 batch `[B, H, W, C]` with one fused warp op.
-
-        Used per batch (`vectorize`) or per image (a batch of one). Values are not rescaled here. `seed` (a
-        `[2]` int tensor) makes the draws stateless, hence reproducible under parallel maps.
-        """
-        import tensorflow as tf
-
-        if not self.has_warp:
-            return images
-        shape = tf.shape(images)
-        n, height, width = shape[0], shape[1], shape[2]
-        params = self.tf_random_affine_params(n, seed)
-        transforms = affine_transforms(params, height, width, TF_OPS)
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images,
-            transforms=transforms,
-            output_shape=shape[1:3],
-            fill_value=0.0,
-            interpolation="BILINEAR",
-            fill_mode="NEAREST",
-        )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """One AugmentSpec, two renderings: ImageDataGenerator keyword arguments (idg) and a TF projective warp (tfdata).
 
 The reference is always the real Keras `ImageDataGenerator`; the TF side is `affine_transforms` fed to
-`ImageProjectiveTransformV3` exactly as `AugmentSpec.augment_batch` does it. Images are smooth, non-symmetric and
-non-square (so a transposed matrix, a wrong centre or a swapped shift would all show).
+`ImageProjectiveTransformV3`, and `render_tf.augment` (which takes the row warp for rotation-free matrices). Images
+are smooth, non-symmetric and non-square (so a transposed matrix, a wrong centre or a swapped shift would show).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras.src.legacy.preprocessing.image import ImageDataGenerator
 from scipy import stats
 
+from imgcls import render_tf
 from imgcls.augment import PREPROCESSORS, AugmentSpec, affine_transforms
 from imgcls.workloads import get_workload, list_workloads
 
@@ -189,7 +190,7 @@ def idg_draws(spec: AugmentSpec, image: np.ndarray, draws: int = DRAWS, seed: in
 
 def tf_draws(spec: AugmentSpec, image: np.ndarray, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
     batch = tf.constant(np.repeat(image[None], draws, axis=0))
-    return spec.augment_batch(batch, seed=tf.constant([seed, 7], tf.int64)).numpy()
+    return render_tf.augment(batch, spec, seed=tf.constant([seed, 7], tf.int64)).numpy()
 
 
 def test_same_spec_gives_the_same_per_pixel_statistics() -> None:
@@ -264,7 +265,7 @@ def test_sampled_parameter_ranges_match_imagedatagenerator() -> None:
         name="ranges", rotation_deg=15, width_shift=0.2, height_shift=0.05, shear_deg=10, zoom=0.2, horizontal_flip=True
     )
     n = 4000
-    ours = {k: v.numpy() for k, v in spec.tf_random_affine_params(n, seed=tf.constant([5, 6], tf.int64)).items()}
+    ours = {k: v.numpy() for k, v in render_tf.random_params(spec, n, seed=tf.constant([5, 6], tf.int64)).items()}
     idg = idg_without_preprocessing(spec)
     np.random.seed(1)
     ref_draws = [idg.get_random_transform((HEIGHT, WIDTH, 3)) for _ in range(n)]
@@ -297,7 +298,7 @@ def test_sampled_parameter_ranges_match_imagedatagenerator() -> None:
 
 
 def test_zero_ranges_draw_identity_parameters() -> None:
-    params = AugmentSpec(name="none").tf_random_affine_params(16)
+    params = render_tf.random_params(AugmentSpec(name="none"), 16)
     for key in ("theta", "tx", "ty", "shear"):
         np.testing.assert_array_equal(params[key].numpy(), 0.0)
     np.testing.assert_array_equal(params["zx"].numpy(), 1.0)
@@ -308,9 +309,9 @@ def test_zero_ranges_draw_identity_parameters() -> None:
 def test_seeded_draws_are_reproducible_and_seed_dependent() -> None:
     image = smooth_image()
     batch = tf.constant(np.repeat(image[None], 8, axis=0))
-    a = STAT_SPEC.augment_batch(batch, seed=tf.constant([1, 2], tf.int64)).numpy()
-    b = STAT_SPEC.augment_batch(batch, seed=tf.constant([1, 2], tf.int64)).numpy()
-    c = STAT_SPEC.augment_batch(batch, seed=tf.constant([1, 3], tf.int64)).numpy()
+    a = render_tf.augment(batch, STAT_SPEC, seed=tf.constant([1, 2], tf.int64)).numpy()
+    b = render_tf.augment(batch, STAT_SPEC, seed=tf.constant([1, 2], tf.int64)).numpy()
+    c = render_tf.augment(batch, STAT_SPEC, seed=tf.constant([1, 3], tf.int64)).numpy()
     np.testing.assert_array_equal(a, b)
     assert np.abs(a - c).mean() > 1.0
     # Within one batch every image gets its own transform.
@@ -321,7 +322,7 @@ def test_spec_without_warp_is_the_identity() -> None:
     image = tf.constant(smooth_image()[None])
     for spec in (AugmentSpec(name="none"), STAT_SPEC.without_augmentation()):
         assert not spec.has_warp
-        np.testing.assert_array_equal(spec.augment_batch(image).numpy(), image.numpy())
+        np.testing.assert_array_equal(render_tf.augment(image, spec).numpy(), image.numpy())
 
 
 # ---- c. the rendering and the spec itself ---------------------------------------------------------------------

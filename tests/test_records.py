@@ -40,7 +40,7 @@ def _full_record() -> RunRecord:
         step_ms_p95=60.0,
         epoch_sec=[1.5, 1.25],
         step_sec=[0.5, 0.0625, 0.0625],
-        stage_images_per_sec={"source": 1e6, "augment_batch": 3000.0, "prefetch": 2900.0},
+        stage_images_per_sec={"source": 1e6, "augment": 3000.0, "prefetch": 2900.0},
         val_accuracy=0.5,
         epoch_val_accuracy=[0.25, 0.5],
         env={"python": "3.11.7", "cpu_cores": 2, "gpu_name": None},
@@ -238,7 +238,7 @@ def test_a_tiny_real_run_fills_every_measured_field(tmp_path: Path, mnist_tiny) 
     assert record.pipeline_first_batch_sec > 0
     assert record.ceiling_images_per_sec > 0 and record.input_bound_pct <= 100  # unclipped: below 0 is noise
     assert record.ceiling_spread_pct is None or record.ceiling_spread_pct >= 0
-    assert set(record.stage_images_per_sec) == {"source", "augment_batch", "prefetch"}
+    assert set(record.stage_images_per_sec) == {"source", "augment", "prefetch"}
     assert record.slowest_stage in record.stage_images_per_sec
     # Accuracy on the held-out split, once per epoch.
     assert 0.0 <= record.val_accuracy <= 1.0 and record.epoch_val_accuracy == [record.val_accuracy]

@@ -167,3 +167,23 @@ def scan_class_folders(split_dir: Path, class_names: tuple[str, ...] | None = No
                 paths.append(path)
                 labels.append(label)
     return FolderScan(tuple(paths), np.asarray(labels, np.int32), found, skipped)
+
+
+def uniform_image_size(paths: tuple[str, ...] | list[str]) -> tuple[int, int] | None:
+    """`(height, width)` shared by every image file, from their headers (no decoding), or None if they differ.
+
+    When a folder's images are all one size (a prepared copy such as imagenette2-224), a pipeline can leave the
+    resize to the model and ship decoded images as they are.
+    """
+    from PIL import Image
+
+    sizes = set()
+    for path in paths:
+        with Image.open(path) as image:
+            sizes.add(image.size)
+        if len(sizes) > 1:
+            return None
+    if not sizes:
+        return None
+    width, height = sizes.pop()
+    return height, width

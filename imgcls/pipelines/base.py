@@ -34,8 +34,9 @@ NAIVE = "naive"
 class InputConfig:
     """What every pipeline needs to know about the batches it must deliver.
 
-    `augment` is the work to do on the host. `raw_output` asks for decoded, resized uint8 images with no value
-    preprocessing: the model does the rest (augmentation and preprocessing on the accelerator).
+    `augment` is the work to do on the host. `raw_output` asks for decoded uint8 images with no value
+    preprocessing: the model does the rest (augmentation and preprocessing on the accelerator). `resize` False
+    keeps file images at their stored size (every file the same size, `image_size`): the model resizes them too.
     """
 
     image_size: tuple[int, int]
@@ -44,6 +45,7 @@ class InputConfig:
     batch_size: int
     seed: int | None = None
     raw_output: bool = False
+    resize: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:

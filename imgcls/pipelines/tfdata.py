@@ -4,9 +4,11 @@ The graph, in order, and why:
   source      arrays (`from_tensor_slices`) or file paths + labels
   shuffle     early, on cheap elements (paths / in-memory rows), when nothing is cached
   read        `tf.io.read_file`, optionally through `interleave` (parallel reads; files only)
-  decode      decode JPEG/PNG to 3 (or 1) channels + resize to the workload's size, kept uint8
+  decode      decode JPEG/PNG to 3 (or 1) channels + resize to the workload's size as PIL does it (IDG's work:
+              accurate IDCT, antialiased bilinear, rounded), kept uint8 -- see `imgcls.render_tf`
   cache       `cache_at="decode"`: before the shuffle, so every epoch is reshuffled from the cache
-  augment     one fused affine warp per image, or per batch when `vectorize` (fewer, larger ops)
+  augment     the spec's affine warp (one op per batch when `vectorize`, else per image), then the value
+              preprocessing; skipped when the model augments on the device (`raw_output`)
   batch       `drop_remainder=True`: static shapes, same steps as the idg baseline
   cache       `cache_at="augment"`: freezes augmentation after the first epoch (a measured trade-off)
   repeat      endless; the runner sets steps per epoch
@@ -21,6 +23,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from imgcls import render_tf
 from imgcls.augment import PREPROCESSORS, AugmentSpec
 from imgcls.data.types import DataSet, Split
 from imgcls.options import changed
@@ -36,17 +39,13 @@ def _rotated(ds: tf.data.Dataset, size: int, stream: Any) -> tf.data.Dataset:
     return ds.skip(start).concatenate(ds.take(start))
 
 
-def _decode_and_resize(path: tf.Tensor, config: InputConfig) -> tf.Tensor:
-    raw = tf.io.read_file(path)
-    return _decode_bytes(raw, config)
-
-
 def _decode_bytes(raw: tf.Tensor, config: InputConfig) -> tf.Tensor:
-    image = tf.io.decode_image(raw, channels=config.channels, expand_animations=False)
-    image = tf.image.resize(image, config.image_size, method=config.augment.resize_interpolation)
-    image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
-    image.set_shape([*config.image_size, config.channels])
-    return image
+    """File bytes -> uint8 image at the size the model takes (`config.resize` False: the stored size)."""
+    image = render_tf.decode(raw, config.channels)
+    if not config.resize:  # every file is this size (checked by the caller): the model resizes
+        image.set_shape([*config.image_size, config.channels])
+        return image
+    return render_tf.resize(image, config.image_size, config.augment.resize_interpolation)
 
 
 def _augment_and_preprocess(
@@ -56,7 +55,7 @@ def _augment_and_preprocess(
         return images
     x = tf.cast(images, tf.float32)
     if spec.has_warp:
-        x = spec.augment_batch(x[None], seed)[0] if per_image else spec.augment_batch(x, seed)
+        x = render_tf.augment(x[None], spec, seed)[0] if per_image else render_tf.augment(x, spec, seed)
     return PREPROCESSORS[spec.preprocess](x)
 
 
@@ -128,7 +127,7 @@ class TfDataPipeline(Pipeline):
             return self._map(ds, lambda raw, y: (_decode_bytes(raw, config), y))
         if stop == "read":
             return self._map(ds, lambda p, y: (tf.io.read_file(p), y))
-        return self._map(ds, lambda p, y: (_decode_and_resize(p, config), y))
+        return self._map(ds, lambda p, y: (_decode_bytes(tf.io.read_file(p), config), y))
 
     def train_graph(
         self, data: DataSet, config: InputConfig, endless: bool = True, stream: Any = None
@@ -196,9 +195,10 @@ class TfDataPipeline(Pipeline):
         else:
             stages["source"] = self._load(data.train, config, shuffle=True).batch(batch)
         stages = {name: ds.repeat() for name, ds in stages.items()}
-        stages["augment_batch"] = self.train_graph(data, config)
+        stages["augment"] = self.train_graph(data, config)
         stages = {name: ds.with_options(self._tf_options()) for name, ds in stages.items()}
-        stages["prefetch"] = self.train_data(data, config)
+        if self.opts.prefetch is not None:  # a stage that is not in the graph is not timed
+            stages["prefetch"] = self.train_data(data, config)
         return stages
 
     def eval_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
@@ -214,19 +214,22 @@ class TfDataPipeline(Pipeline):
 
 
 def decode_only_dataset(data: DataSet, config: InputConfig, threads: int | None = None) -> tf.data.Dataset:
-    """The hardware limit of a JPEG pipeline: read and decode every file to uint8 at its stored size, in parallel,
-    batched, nothing else (no resize, no augmentation). Needs file inputs."""
+    """The hardware limit of a file pipeline: read and decode every file (as the pipelines decode it), in
+    parallel, nothing else. Yields `(shapes [B, 3], labels [B])`: only the shapes are batched, so images of any
+    size pass and no copy is added to the decode's own work.
+
+    Raises:
+        ValueError: the data set is arrays, not files.
+    """
     if data.train.paths is None:
         raise ValueError("the decode-only limit needs file inputs (a JPEG folder), not arrays")
-    ds = tf.data.Dataset.from_tensor_slices(list(data.train.paths)).repeat()
-    decode = lambda path: tf.io.decode_jpeg(tf.io.read_file(path), channels=config.channels)  # noqa: E731
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    ds = ds.ragged_batch(config.batch_size) if hasattr(ds, "ragged_batch") else ds.batch(config.batch_size)
+    ds = tf.data.Dataset.from_tensor_slices((list(data.train.paths), data.train.labels)).repeat()
+    ds = ds.map(
+        lambda path, label: (tf.shape(render_tf.decode(tf.io.read_file(path), config.channels)), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=False,
+    )
     options = tf.data.Options()
     if threads:
         options.threading.private_threadpool_size = threads
-    return (
-        ds.map(lambda images: (images, tf.zeros([config.batch_size], tf.int32)))
-        .prefetch(tf.data.AUTOTUNE)
-        .with_options(options)
-    )
+    return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
