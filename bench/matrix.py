@@ -153,7 +153,9 @@ def load_sweep(spec: str, data_dir: str | None = None) -> Sweep:
                         values = {**base, **variant, "workload": workload, "pipeline": pipeline, "seed": seed}
                         config = _config(values, f"{where} ({workload}/{pipeline})")
                         cells += [Cell(config, r) for r in range(repeats)]
-    return Sweep(path, raw.get("description", ""), cells, raw.get("subfolder"))
+    # Blocks may spell the same cell twice (a base shared by two blocks): it runs once.
+    unique = list({(config_key(c.config), c.config.data_dir, c.repeat): c for c in cells}.values())
+    return Sweep(path, raw.get("description", ""), unique, raw.get("subfolder"))
 
 
 def _done_counts(results_dir: Path) -> dict[tuple[str, str | None], int]:

@@ -92,30 +92,3 @@ def test_train_step_end_to_end(benchmark, bench_arrays: DataSet) -> None:
             "images_per_sec": steps * 128 / seconds if seconds else None,
         }
     )
-
-
-@pytest.mark.parametrize("callbacks", ["bare", "harness"])
-def test_harness_overhead(benchmark, bench_arrays: DataSet, callbacks: str) -> None:
-    """`model.fit` on the synthetic ceiling with and without the harness's step timer and progress line.
-
-    The two medians' ratio is the harness overhead (target < 1%); `bench gate` prints it beside the gates.
-    """
-
-    from bench.progress import ProgressLine
-    from bench.timing import StepTimer
-
-    workload = get_workload("mnist")
-    config = InputConfig(image_size=workload.image_size, channels=1, augment=workload.augment, batch_size=128, seed=0)
-    dataset = build_pipeline("synthetic").train_data(bench_arrays, config)
-    model = workload.build_model(workload.input_shape, 10)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    steps = 40
-
-    def fit() -> None:
-        extra = [StepTimer(), ProgressLine("overhead", 1, steps, 128, every_sec=60)] if callbacks == "harness" else []
-        model.fit(dataset, epochs=1, steps_per_epoch=steps, callbacks=extra, shuffle=False, verbose=0)
-
-    benchmark.group = "harness overhead"
-    benchmark.pedantic(fit, rounds=5, warmup_rounds=1, iterations=1)
-    seconds = benchmark.stats.stats.median if benchmark.stats else None
-    benchmark.extra_info.update({"callbacks": callbacks, "steps_per_round": steps, "seconds": seconds})

@@ -1,0 +1,68 @@
+"""The harness adds no overhead on any backend: its ceiling (`model.fit` with the step timer and the progress line
+on one constant batch) against a plain `model.fit` on the same compiled model, batch and backend, side by side.
+
+Runs under whichever Keras backend this process has (`KERAS_BACKEND`); CI runs this file once per backend and
+`python -m bench gate` fails when the harness costs more than 5% on any of them. The workload defaults to MNIST
+(cheap on a CPU); `IMGCLS_OVERHEAD_WORKLOAD=imagenette` measures the basic CNN the GPU anchors are quoted for.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import pytest
+
+from bench.backends import COMPILE_ARGS, get_backend
+from bench.progress import ProgressLine
+from bench.timing import StepTimer
+from imgcls.data.types import DataSet
+from imgcls.pipelines import InputConfig, build_pipeline
+from imgcls.workloads import get_workload
+
+STEPS = 40
+
+
+@pytest.fixture(scope="module")
+def compiled(bench_arrays: DataSet, bench_jpegs: DataSet):  # noqa: ANN201
+    """One compiled model and its constant batch, shared by both sides so they differ only in callbacks."""
+    name = os.environ.get("IMGCLS_OVERHEAD_WORKLOAD", "mnist")
+    workload = get_workload(name)
+    data = bench_jpegs if workload.dataset == "imagenette" else bench_arrays
+    config = InputConfig(
+        image_size=workload.image_size, channels=workload.channels, augment=workload.augment,
+        batch_size=workload.batch_size, seed=0,
+    )  # fmt: skip
+    dataset = build_pipeline("synthetic").train_data(data, config)
+    model = workload.build_model(workload.input_shape, 10)
+    backend = keras.backend.backend()
+    compile_path = get_backend(backend).default_compile  # the backend's fast path, as `bench run` compiles
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", **COMPILE_ARGS[compile_path])
+    model.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0)  # compile outside the timed rounds
+    return model, dataset, workload, backend, compile_path
+
+
+@pytest.mark.parametrize("callbacks", ["bare", "harness"])
+def test_harness_overhead(benchmark, compiled, callbacks: str) -> None:
+    model, dataset, workload, backend, compile_path = compiled
+
+    def fit() -> None:
+        extra = [StepTimer(), ProgressLine("overhead", 1, STEPS, workload.batch_size, every_sec=60)]
+        model.fit(
+            dataset, epochs=1, steps_per_epoch=STEPS, callbacks=extra if callbacks == "harness" else [], verbose=0
+        )
+
+    benchmark.group = f"harness overhead {backend}"
+    benchmark.pedantic(fit, rounds=7, warmup_rounds=1, iterations=1)
+    seconds = benchmark.stats.stats.median if benchmark.stats else None
+    benchmark.extra_info.update(
+        {
+            "callbacks": callbacks,
+            "backend": backend,
+            "compile": compile_path,
+            "workload": workload.name,
+            "steps_per_round": STEPS,
+            "images_per_round": STEPS * workload.batch_size,
+            "seconds": seconds,
+        }
+    )

@@ -1,0 +1,221 @@
+"""Same work, proven on what the pipelines yield (not on the spec alone).
+
+- Decode and resize: the unaugmented batches of every pipeline that reads files match ImageDataGenerator's within
+  1 grey level on average, and the same check fails for a resize that is not antialiased, or nearest-neighbour.
+- Augmentation: every pipeline under test augments -- two epochs of the same image differ with `--augment seed`
+  and are identical with `--augment none` -- and its outputs follow the spec's distributions (flip rate, zoom and
+  shear ranges), measured on a probe image whose pixels encode their own coordinates. The same measurement on the
+  unaugmented pipeline fails the distribution checks, so they can fail.
+- tf.data service in `parallel_epochs` mode: N workers never send the same batch twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from imgcls import render_tf
+from imgcls.augment import AugmentSpec
+from imgcls.data import DATASETS, DataSet, Split, load_folder_tree
+from imgcls.pipelines import CEILING, InputConfig, build_pipeline, get_pipeline_spec, list_pipelines
+from imgcls.workloads import get_workload
+
+UNDER_TEST = [name for name in list_pipelines() if get_pipeline_spec(name).role != CEILING]
+FILE_PIPELINES = UNDER_TEST
+
+
+def _param(name: str):  # noqa: ANN202
+    return pytest.param(name, marks=pytest.mark.slow) if name == "tfdata-service" else name
+
+
+def _build(name: str, **options):  # noqa: ANN003, ANN202
+    if name == "tfdata-service":
+        options.setdefault("service", "local:1")
+    return build_pipeline(name, **options)
+
+
+def _batches(pipeline, data: DataSet, config: InputConfig, count: int, train: bool = True) -> np.ndarray:  # noqa: ANN001
+    stream = pipeline.train_data(data, config) if train else pipeline.eval_data(data, config)
+    out = []
+    try:
+        for images, _ in stream:
+            out.append(np.asarray(images, dtype=np.float64))
+            if len(out) == count:
+                break
+    finally:
+        pipeline.close()
+    return np.concatenate(out)
+
+
+# ---- decode and resize ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def textured_jpegs(tmp_path_factory: pytest.TempPathFactory) -> DataSet:
+    """JPEGs larger than the model's size, with fine texture (where an antialiasing filter changes the result)."""
+    root = tmp_path_factory.mktemp("textured") / "imagenette2-textured"
+    rng = np.random.default_rng(4)
+    classes = DATASETS["imagenette"].class_names[:2]
+    for split in ("train", "val"):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(4):
+                yy, xx = np.mgrid[0:224, 0:300].astype(np.float64)
+                smooth = 128 + 80 * np.sin(xx / (9 + i) + c) * np.cos(yy / 13)
+                stripes = 60 * np.sign(np.sin(xx * 1.9 + yy * 0.7))  # near Nyquist: aliases without a low-pass
+                image = np.stack([smooth + stripes, smooth - stripes, smooth + rng.normal(0, 20, smooth.shape)], -1)
+                Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(folder / f"{i}.JPEG", quality=95)
+    return load_folder_tree(DATASETS["imagenette"], root, kind="generated")
+
+
+def _unaugmented(name: str, data: DataSet, size: int = 160) -> np.ndarray:
+    spec = get_workload("imagenette").augment.without_augmentation()
+    config = InputConfig(image_size=(size, size), channels=3, augment=spec, batch_size=4, seed=0)
+    return _batches(_build(name), data, config, count=2, train=False) * 255.0
+
+
+def grey_level_gap(name: str, data: DataSet) -> float:
+    """Mean absolute difference, in grey levels, between `name`'s and ImageDataGenerator's unaugmented batches."""
+    return float(np.abs(_unaugmented(name, data) - _unaugmented("idg", data)).mean())
+
+
+@pytest.mark.parametrize("name", [_param(n) for n in FILE_PIPELINES if n != "idg"])
+def test_pipelines_decode_and_resize_like_imagedatagenerator(name: str, textured_jpegs: DataSet) -> None:
+    assert grey_level_gap(name, textured_jpegs) < 1.0
+
+
+@pytest.mark.parametrize(
+    "method, antialias",
+    [("bilinear", False), ("nearest", False)],
+    ids=["bilinear-without-antialias", "nearest"],
+)
+def test_the_resize_check_fails_on_cheaper_resizes(
+    method: str, antialias: bool, textured_jpegs: DataSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cheaper(image: tf.Tensor, size: tuple[int, int], interpolation: str) -> tf.Tensor:
+        out = tf.image.resize(image, size, method=method, antialias=antialias)
+        return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+
+    monkeypatch.setattr(render_tf, "resize", cheaper)
+    assert grey_level_gap("tfdata", textured_jpegs) > 1.0
+
+
+@pytest.mark.realdata
+def test_tfdata_decodes_and_resizes_real_jpegs_like_imagedatagenerator(real_data_dir: Path) -> None:
+    from imgcls.data import load_dataset
+
+    data = load_dataset("imagenette", "dir", real_data_dir).limit(8, 64)
+    assert grey_level_gap("tfdata", data) < 1.0
+
+
+# ---- augmentation ----------------------------------------------------------------------------------------------
+PROBE = 64  # probe images are stored at the model's size: no resize, only the warp under test
+
+
+def probe_image(size: int = PROBE) -> np.ndarray:
+    """Channel 0 = column (x) ramp, channel 1 = row (y) ramp, channel 2 = a constant: pixels say where they came
+    from, so a plane fit to an augmented image recovers its transform."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    return np.stack([255 * xx / (size - 1), 255 * yy / (size - 1), np.full_like(xx, 128)], -1).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def probe_files(tmp_path_factory: pytest.TempPathFactory) -> DataSet:
+    """32 copies of the probe as lossless PNG files (one class folder per label the layout needs)."""
+    root = tmp_path_factory.mktemp("probe") / "imagenette2-probe"
+    classes = DATASETS["imagenette"].class_names[:2]
+    for split in ("train", "val"):
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+            for i in range(16):
+                Image.fromarray(probe_image()).save(root / split / name / f"{i}.png")
+    return load_folder_tree(DATASETS["imagenette"], root, kind="generated")
+
+
+def probe_arrays() -> DataSet:
+    images = np.repeat(probe_image(32)[None], 32, axis=0)
+    labels = np.arange(32, dtype=np.int32) % 10
+    split = Split(labels=labels, images=images)
+    return DataSet("cifar10", "generated", "probe", DATASETS["cifar10"].class_names, split, split)
+
+
+def fitted_transforms(images: np.ndarray) -> np.ndarray:
+    """Per image `[a0, a1, b1]`: the input column/row each output pixel came from, fitted as planes on the
+    central half (edges are clamped by the nearest fill). a0 < 0 is a flip, |a0| and b1 the zooms, a1 the shear."""
+    n, size = len(images), images.shape[1]
+    lo, hi = size // 4, 3 * size // 4
+    yy, xx = np.mgrid[lo:hi, lo:hi].astype(np.float64)
+    design = np.stack([xx.ravel(), yy.ravel(), np.ones(xx.size)], 1)
+    scale = (size - 1) / 255.0
+    fits = []
+    for image in images:
+        column = np.linalg.lstsq(design, image[lo:hi, lo:hi, 0].ravel() * scale, rcond=None)[0]
+        row = np.linalg.lstsq(design, image[lo:hi, lo:hi, 1].ravel() * scale, rcond=None)[0]
+        fits.append([column[0], column[1], row[1]])
+    return np.array(fits).reshape(n, 3)
+
+
+def check_spec_distribution(fits: np.ndarray, spec: AugmentSpec) -> None:
+    """Flip rate, zoom and shear ranges of fitted transforms against the spec (imagenette's: zoom, shear, flip)."""
+    flips = fits[:, 0] < 0
+    assert abs(flips.mean() - 0.5) < 0.15, f"flip rate {flips.mean():.2f}"
+    zoom_low, zoom_high = 1 - spec.zoom, 1 + spec.zoom
+    for name, values in (("zoom x", np.abs(fits[:, 0])), ("zoom y", fits[:, 2])):
+        assert values.min() > zoom_low - 0.02 and values.max() < zoom_high + 0.02, name  # inside the range
+        assert values.min() < zoom_low + 0.08 and values.max() > zoom_high - 0.08, name  # and covering it
+    shear_limit = np.tan(np.radians(spec.shear_deg)) * zoom_high + 0.01
+    assert np.abs(fits[:, 1]).max() < shear_limit, "shear beyond its range"
+
+
+@pytest.mark.parametrize("name", [_param(n) for n in UNDER_TEST])
+def test_every_pipeline_augments_from_the_spec_distribution(name: str, probe_files: DataSet) -> None:
+    spec = get_workload("imagenette").augment
+    config = InputConfig(image_size=(PROBE, PROBE), channels=3, augment=spec, batch_size=32, seed=3)
+    fits = fitted_transforms(_batches(_build(name), probe_files, config, count=4) * 255.0)
+    check_spec_distribution(fits, spec)
+
+
+def test_the_distribution_check_fails_without_augmentation(probe_files: DataSet) -> None:
+    spec = get_workload("imagenette").augment
+    config = InputConfig(
+        image_size=(PROBE, PROBE), channels=3, augment=spec.without_augmentation(), batch_size=32, seed=3
+    )
+    fits = fitted_transforms(_batches(_build("tfdata"), probe_files, config, count=2) * 255.0)
+    np.testing.assert_allclose(fits[:, [0, 2]], 1.0, atol=1e-3)  # the fit itself reads an identity exactly
+    with pytest.raises(AssertionError):
+        check_spec_distribution(fits, spec)
+
+
+@pytest.mark.parametrize("name", [_param(n) for n in UNDER_TEST])
+@pytest.mark.parametrize("augment", ["seed", "none"])
+def test_two_epochs_of_the_same_images_differ_only_when_augmented(name: str, augment: str) -> None:
+    """32 copies of one image, batch 32: each batch is one epoch of the same image."""
+    workload = get_workload("cifar10")
+    spec = workload.augment_spec(augment)
+    config = InputConfig(image_size=(32, 32), channels=3, augment=spec, batch_size=32, seed=1)
+    batches = _batches(_build(name), probe_arrays(), config, count=2).reshape(2, 32, 32, 32, 3)
+    epoch_gap = np.abs(batches[0] - batches[1]).mean() * 255
+    within_gap = np.abs(batches[0] - batches[0][:1]).mean() * 255
+    if augment == "seed":
+        assert epoch_gap > 1.0 and within_gap > 1.0
+    else:
+        assert epoch_gap == 0.0 and within_gap == 0.0
+
+
+# ---- tf.data service -------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("augment", ["seed", "none"])
+def test_service_workers_in_parallel_epochs_never_send_the_same_batch(augment: str) -> None:
+    from tests.conftest import tiny_arrays
+
+    data = tiny_arrays("cifar10", n_train=256, n_test=32)
+    spec = get_workload("cifar10").augment_spec(augment)
+    config = InputConfig(image_size=(32, 32), channels=3, augment=spec, batch_size=32, seed=0)
+    pipeline = build_pipeline("tfdata-service", service="local:2", processing_mode="parallel_epochs")
+    batches = _batches(pipeline, data, config, count=24)
+    digests = [hashlib.sha1(b.tobytes()).hexdigest() for b in batches.reshape(24, -1)]
+    assert len(set(digests)) == len(digests), "two workers sent the same batch"
