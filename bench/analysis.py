@@ -35,38 +35,36 @@ def knob_analysis(table: pd.DataFrame) -> pd.DataFrame:
     """Per workload and data: baseline, tuned candidate and ceiling; the best pipeline; knob effects.
 
     - `best pipeline`: the fastest candidate with default training knobs, and its gain over the baseline;
-    - `costliest input change`: among one-input-knob ablations of the tuned candidate, the one that costs most
-      (the preset setting that matters most), or a no-effect verdict within `ABLATION_NOISE`;
+    - `costliest input change` / `best input change`: among one-input-knob changes of the tuned candidate, the one
+      that costs most (the preset setting that matters most) and the one that gains most (what to change), or a
+      no-effect verdict within `ABLATION_NOISE`;
     - `best training knob`: among training-knob changes of the tuned candidate, the largest gain;
     - `tuned of ceiling`, `tuned/baseline pipeline-only`: the targets the README states.
     """
     tuned_names = _tuned_names()
     rows = []
-    for (workload, data), group in table.groupby(["workload", "data_source"], sort=False):
-        plain = group[(group["model_label"] == "default") & (group["augment"] == "seed")]
+    for (workload, data, backend), group in table.groupby(["workload", "data_source", "backend"], sort=False):
+        plain = group[(group["step_label"] == "default") & (group["augment"] == "seed")]
 
         def first(frame: pd.DataFrame) -> pd.Series | None:
             return frame.iloc[0] if len(frame) else None
 
-        defaults = plain[plain["input_label"] == "default"]
+        defaults = plain[plain["input_label"] == "default"]  # the presets as they ship: host augmentation
         baseline = first(defaults[defaults["role"] == BASELINE])
         ceiling = first(defaults[defaults["role"] == CEILING])
         tuned = first(defaults[defaults["pipeline"].isin(tuned_names)])
         candidates = plain[plain["role"] == CANDIDATE]
         best = candidates.loc[candidates["images_per_sec"].idxmax()] if len(candidates) else None
 
-        costliest, cost = None, np.nan
+        costliest, cost, helpful, help_gain = None, np.nan, None, np.nan
         ablations = plain[plain["pipeline"].isin(tuned_names) & (plain["input_label"] != "default")]
         if tuned is not None and len(ablations):
             worst = ablations.loc[ablations["images_per_sec"].idxmin()]
-            costliest, cost = worst["knobs_label"], worst["images_per_sec"] / tuned["images_per_sec"] - 1
+            costliest, cost = worst["input_label"], min(0.0, worst["images_per_sec"] / tuned["images_per_sec"] - 1)
+            top = ablations.loc[ablations["images_per_sec"].idxmax()]
+            helpful, help_gain = top["input_label"], max(0.0, top["images_per_sec"] / tuned["images_per_sec"] - 1)
 
-        training, gain = None, np.nan
-        tuned_rows = group[group["pipeline"].isin(tuned_names) & (group["augment"] == "seed")]
-        trained = tuned_rows[(tuned_rows["input_label"] == "default") & (tuned_rows["model_label"] != "default")]
-        if tuned is not None and len(trained):
-            fastest = trained.loc[trained["images_per_sec"].idxmax()]
-            training, gain = fastest["model_label"], fastest["images_per_sec"] / tuned["images_per_sec"] - 1
+        training, gain = _best_training_knob(group[group["pipeline"].isin(tuned_names) & (group["augment"] == "seed")])
 
         def ratio(a: pd.Series | None, b: pd.Series | None, column: str = "images_per_sec") -> float:
             return float(a[column] / b[column]) if a is not None and b is not None else np.nan
@@ -78,12 +76,14 @@ def knob_analysis(table: pd.DataFrame) -> pd.DataFrame:
             {
                 "workload": workload,
                 "data": data,
+                "backend": backend,
                 "baseline img/s": value(baseline),
                 "tuned img/s": value(tuned),
                 "ceiling img/s": value(ceiling),
                 "best pipeline": None if best is None else f"{best['pipeline']} {best['input_label']}",
                 "best / baseline": ratio(best, baseline),
                 "costliest input change": _verdict(costliest, cost, "input knob"),
+                "best input change": _verdict(helpful, help_gain, "input knob"),
                 "best training knob": _verdict(training, gain, "training knob"),
                 "tuned of ceiling": ratio(tuned, ceiling),
                 "tuned/baseline pipeline-only": ratio(tuned, baseline, "pipeline_images_per_sec"),
@@ -91,6 +91,21 @@ def knob_analysis(table: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _best_training_knob(rows: pd.DataFrame) -> tuple[str | None, float]:
+    """The training-knob change with the largest gain, each against the row with the same input knobs and the
+    default training step (so a knob measured with augmentation on the device is compared on the device)."""
+    best, gain = None, np.nan
+    reference = rows[rows["step_label"] == "default"].set_index("input_label")["images_per_sec"]
+    for _, row in rows[rows["step_label"] != "default"].iterrows():
+        if row["input_label"] not in reference.index:
+            continue
+        change = row["images_per_sec"] / reference[row["input_label"]] - 1
+        if best is None or change > gain:
+            context = "" if row["input_label"] == "default" else f" (with {row['input_label']})"
+            best, gain = row["step_label"] + context, change
+    return best, gain
 
 
 def analysis_text(table: pd.DataFrame) -> str:
@@ -112,7 +127,7 @@ def service_scaling(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
         service = group[group["pipeline"].isin(has_service)]
         if service.empty:
             continue
-        plain = group[(group["input_label"] == "default") & (group["model_label"] == "default")]
+        plain = group[(group["input_label"] == "default") & (group["step_label"] == "default")]
         ceiling = plain[plain["role"] == CEILING]
         local = plain[plain["pipeline"].isin(tuned_names)]
         for _, row in service.iterrows():
