@@ -29,6 +29,8 @@ class Workload:
         steps_per_epoch: Default steps per epoch (None = the whole training split).
         target_accuracy: Default validation accuracy for time-to-accuracy.
         learning_rate: Adam learning rate.
+        parity_margin: Accuracy difference (a fraction) within which two pipelines count as training the model
+            equally well: about one seed-to-seed standard deviation of this workload's short training runs.
         description: One line for `bench list`.
     """
 
@@ -43,6 +45,7 @@ class Workload:
     steps_per_epoch: int | None = None
     target_accuracy: float = 0.9
     learning_rate: float = 1e-3
+    parity_margin: float = 0.01
     description: str = ""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -94,6 +97,7 @@ register_workload(
         batch_size=128,
         epochs=1,
         target_accuracy=0.97,
+        parity_margin=0.005,
         description="MNIST 28x28x1 arrays, the seed's simple CNN",
     )
 )
@@ -109,6 +113,7 @@ register_workload(
         epochs=1,
         steps_per_epoch=100,
         target_accuracy=0.6,
+        parity_margin=0.015,
         description="CIFAR-10 32x32x3 arrays, the seed's deeper CNN with dropout",
     )
 )
@@ -124,6 +129,7 @@ register_workload(
         epochs=1,
         steps_per_epoch=50,
         target_accuracy=0.5,
+        parity_margin=0.03,
         description="Imagenette JPEG class folders at 160 px, the seed's basic CNN",
     )
 )
@@ -139,6 +145,7 @@ register_workload(
         epochs=1,
         steps_per_epoch=10,
         target_accuracy=0.8,
+        parity_margin=0.03,
         description="Imagenette JPEG class folders at 224 px, frozen VGG16 base + new head (transfer)",
         model_kwargs={"weights": "imagenet"},
     )

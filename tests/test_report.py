@@ -270,4 +270,5 @@ def test_knob_analysis_credits_training_knobs_apart_from_pipelines() -> None:
     assert row["best pipeline"] == "tfdata default" and row["best / baseline"] == pytest.approx(3.0)
     assert row["best training knob"] == "mixed_precision=bfloat16: +100%"
     assert row["costliest input change"] == "prefetch=off: -33%"
+    assert row["best input change"] == "no input knob changes it by > 3%"  # the only change costs: none helps
     assert row["tuned of ceiling"] == pytest.approx(0.75)
