@@ -1,13 +1,17 @@
 """`bench report --accuracy`: does the faster pipeline train the model just as well?
 
 Per workload and pipeline configuration, over seeds: final validation accuracy mean +- std, time-to-target,
-images/s, and a parity verdict against the `idg` baseline: a pipeline is at parity when its mean accuracy lies
-within the `idg` seeds' range (min-max) widened to at least +-1 point around the `idg` mean; otherwise FLAGGED.
+images/s, and a parity verdict against the baseline (`idg`) with the same training knobs. The verdict is an
+equivalence test with a stated margin (two one-sided tests, TOST): the 90% Welch confidence interval of the mean
+difference must lie inside +-margin, the workload's declared `parity_margin` (about one seed-to-seed standard
+deviation of its short runs). Three outcomes, each a claim the seeds support:
 
-Two honest additions to that rule. A Welch t-test p-value against the `idg` seeds sits next to every verdict: with
-3 seeds a 1-point gap can be noise, and the reader should see how much evidence a flag carries. And when the `idg`
-baseline itself is within a few points of chance (1 / classes), there is no signal to compare: the verdict says so
-instead of flagging noise around 10%.
+- `parity`: the whole interval is inside the margin;
+- `FLAGGED`: the whole interval is outside it (the pipeline trains measurably worse, or better);
+- `not enough seeds`: the interval straddles the margin, or a side has fewer than 2 seeds -- the spread of a few
+  seeds cannot tell, and the table says so instead of calling it parity.
+
+When the baseline itself is within a few points of chance (1 / classes) there is no signal to compare: no verdict.
 """
 
 from __future__ import annotations
@@ -19,21 +23,48 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from bench.frame import records_frame
 from bench.records import ACCURACY_SUBFOLDER, RUNS_FILE, read_records
-from bench.report import records_frame
+from imgcls.pipelines import BASELINE
+from imgcls.workloads import get_workload, list_workloads
 
-PARITY_POINTS = 0.01
+CONFIDENCE = 0.90  # a 90% interval is the two one-sided 5% tests of TOST
 CHANCE_MARGIN = 0.05  # a baseline within 5 points of chance has learned too little to judge parity against
+DEFAULT_MARGIN = 0.01
 
 
-def welch_p_value(a: Any, b: Any) -> float:
-    """Two-sided Welch t-test p-value for equal means; NaN with fewer than 2 values on a side or no spread."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
-        return float("nan")
+def margin_of(workload: str) -> float:
+    return get_workload(workload).parity_margin if workload in list_workloads() else DEFAULT_MARGIN
+
+
+def difference_interval(candidate: Any, baseline: Any) -> tuple[float, float, float]:
+    """(mean difference, low, high): the Welch `CONFIDENCE` interval of mean(candidate) - mean(baseline).
+
+    NaN bounds with fewer than 2 values on a side; a zero-width interval when neither side varies.
+    """
+    a, b = np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)
+    diff = float(a.mean() - b.mean()) if len(a) and len(b) else float("nan")
+    if len(a) < 2 or len(b) < 2:
+        return diff, float("nan"), float("nan")
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = float(np.sqrt(va + vb))
+    if se == 0:
+        return diff, diff, diff
     from scipy import stats
 
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof)) * se
+    return diff, diff - half, diff + half
+
+
+def parity_verdict(low: float, high: float, margin: float) -> str:
+    if np.isnan(low):
+        return "not enough seeds (need 2 a side)"
+    if -margin <= low and high <= margin:
+        return "parity"
+    if high < -margin or low > margin:
+        return f"FLAGGED ({'below' if high < -margin else 'above'} idg by more than {margin * 100:.1f} pts)"
+    return "not enough seeds to decide"
 
 
 def accuracy_table(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -43,7 +74,10 @@ def accuracy_table(records: list[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame()
     frame = frame[frame["val_accuracy"].notna()].copy()
     frame["augment"] = frame["augment"].fillna("seed")
-    keys = ["workload", "pipeline", "knobs_label", "augment", "data_kind", "data_source", "epochs", "batch_size"]
+    keys = [
+        "workload", "pipeline", "role", "knobs_label", "input_label", "step_label", "backend", "augment",
+        "data_kind", "data_source", "epochs", "batch_size",
+    ]  # fmt: skip
     grouped = frame.groupby(keys, sort=False, dropna=False)
     table = grouped.agg(
         seeds=("seed", "nunique"),
@@ -63,8 +97,10 @@ def accuracy_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     def baseline_of(row: pd.Series) -> pd.Series | None:
         base = table[
             (table["workload"] == row["workload"])
-            & (table["pipeline"] == "idg")
-            & (table["knobs_label"] == "default")
+            & (table["role"] == BASELINE)
+            & (table["input_label"] == "default")
+            & (table["step_label"] == row["step_label"])
+            & (table["backend"] == row["backend"])
             & (table["augment"] == row["augment"])
             & (table["data_source"] == row["data_source"])
             & (table["epochs"] == row["epochs"])
@@ -74,25 +110,21 @@ def accuracy_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     def at_chance(b: pd.Series) -> bool:
         return not pd.isna(b["chance"]) and b["acc_mean"] < b["chance"] + CHANCE_MARGIN
 
-    def compare(row: pd.Series) -> tuple[str, float]:
-        """(parity verdict, Welch p-value) of one row against its idg baseline, looked up once."""
+    def compare(row: pd.Series) -> tuple[str, float, float, float, float]:
+        """(verdict, difference, interval low, high, margin) of one row against its baseline, looked up once."""
+        margin = margin_of(row["workload"])
         b = baseline_of(row)
         if b is None:
-            return "no idg baseline", float("nan")
-        if row["pipeline"] == "idg" and row["knobs_label"] == "default":
-            return (f"baseline (at chance, {b['chance'] * 100:.0f}%)" if at_chance(b) else "baseline"), float("nan")
-        p_value = welch_p_value(row["accuracies"], b["accuracies"])
+            return "no idg baseline", np.nan, np.nan, np.nan, margin
+        if row["role"] == BASELINE and row["input_label"] == "default":
+            verdict = f"baseline (at chance, {b['chance'] * 100:.0f}%)" if at_chance(b) else "baseline"
+            return verdict, np.nan, np.nan, np.nan, margin
+        diff, low, high = difference_interval(row["accuracies"], b["accuracies"])
         if at_chance(b):
-            return "no verdict: idg at chance", p_value
-        low = min(b["acc_min"], b["acc_mean"] - PARITY_POINTS)
-        high = max(b["acc_max"], b["acc_mean"] + PARITY_POINTS)
-        if low <= row["acc_mean"] <= high:
-            return "parity", p_value
-        direction = "below" if row["acc_mean"] < low else "above"
-        gap = abs(row["acc_mean"] - b["acc_mean"]) * 100
-        return f"FLAGGED ({direction} idg by {gap:.1f} pts)", p_value
+            return "no verdict: idg at chance", diff, low, high, margin
+        return parity_verdict(low, high, margin), diff, low, high, margin
 
-    table[["parity", "p_welch"]] = table.apply(compare, axis=1, result_type="expand")
+    table[["parity", "diff", "diff_low", "diff_high", "margin"]] = table.apply(compare, axis=1, result_type="expand")
     return table.drop(columns=["accuracies"])
 
 
@@ -121,8 +153,12 @@ def display_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     ]
     out["train s"] = table["train_sec"].map(lambda v: f"{v:.1f}")
     out["img/s"] = table["images_per_sec"].map(lambda v: "-" if pd.isna(v) else f"{v:,.0f}")
+    out["diff pts (90% CI)"] = [
+        "-" if pd.isna(d) else f"{d * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}]"
+        for d, lo, hi in zip(table["diff"], table["diff_low"], table["diff_high"], strict=True)
+    ]
+    out["margin pts"] = table["margin"].map(lambda v: f"+-{v * 100:.1f}")
     out["parity vs idg"] = table["parity"]
-    out["p (Welch)"] = table["p_welch"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
     return out
 
 
@@ -149,11 +185,11 @@ def build_accuracy_report(results_dir: Path, plots: bool = True) -> str:
         "# Accuracy parity and time-to-accuracy\n\n"
         f"Generated by `python -m bench report --accuracy` from `{path.relative_to(results_dir).as_posix()}`. "
         "Validation accuracy is measured on the held-out split after the last epoch (never augmented); time to "
-        "target counts training time only (evaluation excluded). A pipeline is at *parity* when its mean accuracy "
-        "is inside the `idg` seeds' range, widened to at least +-1 point around the `idg` mean. `p (Welch)` is the "
-        "two-sided Welch t-test p-value of that pipeline's seeds against the `idg` seeds: a flag with a large p is "
-        "a gap the seeds cannot tell from noise. When `idg` is within 5 points of chance, no "
-        "verdict is given.\n\n" + text + "\n"
+        "target counts training time only (evaluation excluded). Parity is an equivalence test (TOST): `diff pts` "
+        "is the pipeline's mean accuracy minus the `idg` mean (same training knobs), with its 90% Welch "
+        "confidence interval; *parity* when the whole interval lies within +-`margin pts` (declared per workload), "
+        "*FLAGGED* when it lies wholly outside, *not enough seeds* otherwise. When `idg` is within 5 points of "
+        "chance, no verdict is given.\n\n" + text + "\n"
     )
     if not table.empty:
         document += "\n![accuracy vs time](accuracy_vs_time.png)\n"

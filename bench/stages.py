@@ -1,4 +1,9 @@
-"""Per-stage analysis of a tf.data graph from the rates of its growing prefixes (pure; no TF)."""
+"""Per-stage analysis of a tf.data graph from the rates of its growing prefixes (pure; no TF).
+
+The pipeline times its graph cut after each stage (read, decode, augment, prefetch when the graph has it),
+each prefix on its own. A stage's *cost* is the time per image it adds to the prefix before it; the *slowest
+stage* is the one with the largest cost -- not the prefix with the lowest rate, which is always the last.
+"""
 
 from __future__ import annotations
 

@@ -105,6 +105,7 @@ def write_jpeg_tree(
     shorter_side: int = 160,
     seed: int = 0,
     quality: int = 92,
+    max_aspect: float = 1.5,
 ) -> Path:
     """Writes a learnable class-folder JPEG tree `root/<split>/<class>/*.JPEG` in the Imagenette layout.
 
@@ -118,6 +119,7 @@ def write_jpeg_tree(
         shorter_side: Shorter side in pixels.
         seed: Everything is a pure function of the seed.
         quality: JPEG quality.
+        max_aspect: Widths are drawn in [1, max_aspect] x the shorter side (1.0: square images, all one size).
 
     Returns:
         `root`.
@@ -135,7 +137,7 @@ def write_jpeg_tree(
             folder = tmp / split / class_name
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
-                width = int(shorter_side * rng.uniform(1.0, 1.5))
+                width = int(shorter_side * rng.uniform(1.0, max_aspect))
                 pixels = _natural_image(rng, prototypes[label], shorter_side, width)
                 buffer = io.BytesIO()
                 Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)

@@ -73,6 +73,13 @@ class TfDataPipeline(Pipeline):
     def _tf_options(self) -> tf.data.Options:
         options = tf.data.Options()
         options.deterministic = self.opts.deterministic
+        # tf.data's default rewrites would undo `off`: it injects a prefetch after the last stage, batches ahead in
+        # the background (parallel batch) and parallelises stateless maps. A knob set to off means off.
+        if self.opts.prefetch is None:
+            options.experimental_optimization.inject_prefetch = False
+            options.experimental_optimization.parallel_batch = False
+        if self.opts.map_parallel is None:
+            options.experimental_optimization.map_parallelization = False
         if self.opts.private_threadpool is not None:
             options.threading.private_threadpool_size = self.opts.private_threadpool
         if self.opts.max_intra_op is not None:

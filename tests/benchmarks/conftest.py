@@ -1,4 +1,5 @@
-"""Benchmark data: generated in the real formats at realistic sizes (arrays 28x28; JPEGs 160 px shorter side)."""
+"""Benchmark data: generated in the real formats at realistic sizes (arrays 28x28; JPEGs 224x224, like the
+imagenette2-224 copy: every file one size, larger than the model's 160 px, so the resize is real work)."""
 
 from __future__ import annotations
 
@@ -19,5 +20,5 @@ def bench_arrays() -> DataSet:
 @pytest.fixture(scope="session")
 def bench_jpegs(tmp_path_factory: pytest.TempPathFactory) -> DataSet:
     root = tmp_path_factory.mktemp("bench-jpegs") / "imagenette2-bench"
-    write_jpeg_tree(root, {"train": 24, "val": 2}, DATASETS["imagenette"].class_names, shorter_side=160)
+    write_jpeg_tree(root, {"train": 24, "val": 2}, DATASETS["imagenette"].class_names, shorter_side=224, max_aspect=1.0)
     return load_folder_tree(DATASETS["imagenette"], Path(root), kind="generated")

@@ -7,57 +7,56 @@ that pays graph building and thread start-up). `extra_info` carries images/s and
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
+from bench import gatecases
 from imgcls.data.types import DataSet
 from imgcls.pipelines import InputConfig, build_pipeline
 from imgcls.workloads import get_workload
 
-PIPELINES = ["idg", "tfdata-naive", "tfdata"]
-CASES = {
-    # input kind -> (workload whose seed augmentation is used, batch size, batches per round)
-    "arrays": ("mnist", 128, 8),
-    "jpeg": ("imagenette", 32, 8),
-}
+OVERLAP_ROW = "tfdata@device"
 
 
-def _consume(iterator, batches: int) -> int:
-    images = 0
-    for images_batch, _ in itertools.islice(iterator, batches):
-        images += int(images_batch.shape[0])
-    return images
-
-
-@pytest.mark.parametrize("pipeline_name", PIPELINES)
-@pytest.mark.parametrize("input_kind", list(CASES))
-def test_pipeline_only(benchmark, request, input_kind: str, pipeline_name: str) -> None:
+@pytest.mark.parametrize("input_kind, row", [(kind, row) for kind, rows in gatecases.ROWS.items() for row in rows])
+def test_pipeline_only(benchmark, request, input_kind: str, row: str) -> None:
     data: DataSet = request.getfixturevalue("bench_arrays" if input_kind == "arrays" else "bench_jpegs")
-    workload_name, batch_size, batches = CASES[input_kind]
-    workload = get_workload(workload_name)
-    config = InputConfig(
-        image_size=workload.image_size,
-        channels=workload.channels,
-        augment=workload.augment,
-        batch_size=batch_size,
-        seed=0,
-    )
-    pipeline = build_pipeline(pipeline_name)
-    iterator = iter(pipeline.train_data(data, config))
+    _, batch_size, batches = gatecases.CASES[input_kind]
+    iterator, options = gatecases.stream(row, data, input_kind)
     benchmark.group = f"pipeline-only {input_kind}"
-    images = benchmark.pedantic(_consume, args=(iterator, batches), rounds=5, warmup_rounds=1, iterations=1)
+    images = benchmark.pedantic(gatecases.consume, args=(iterator, batches), rounds=5, warmup_rounds=1, iterations=1)
     assert images == batch_size * batches
     seconds = benchmark.stats.stats.median if benchmark.stats else None
     benchmark.extra_info.update(
         {
             "input_kind": input_kind,
-            "pipeline": pipeline_name,
-            "options": pipeline.options(),
-            "augment": workload.augment.name,
+            "pipeline": row,
+            "options": options,
             "images_per_round": images,
             "images_per_sec": images / seconds if seconds else None,
             "data_source": data.source,
+        }
+    )
+
+
+def test_input_overlaps_a_model_step(benchmark, bench_jpegs: DataSet) -> None:
+    """Prefetch at work: the device-augmented pipeline, its map made sequential (an autotuned parallel map buffers
+    ahead by itself and would hide a lost prefetch), against a consumer that sleeps 1.5x the pipeline's batch time
+    per batch (a model step that releases the GIL). With prefetch the next batch is ready when the step ends, so
+    the rate is the consumer's; without, each batch costs step + input. `ideal_images_per_sec` is the consumer's."""
+    _, batch_size, batches = gatecases.CASES["jpeg"]
+    iterator, options = gatecases.stream(OVERLAP_ROW, bench_jpegs, "jpeg", **gatecases.OVERLAP_OPTIONS)
+    step_sec = 1.5 * batch_size / gatecases.rate(iterator, batches)
+    benchmark.group = "overlap jpeg"
+    images = benchmark.pedantic(
+        gatecases.consume, args=(iterator, batches, step_sec), rounds=5, warmup_rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(
+        {
+            "overlap": True,
+            "pipeline": OVERLAP_ROW,
+            "options": options,
+            "images_per_round": images,
+            "ideal_images_per_sec": batch_size / step_sec,
         }
     )
 
