@@ -1,0 +1,109 @@
+"""Every Keras backend trains every workload through idg, tfdata and synthetic, and says so in its record.
+
+The tests in this file run under whichever backend this process loaded (`KERAS_BACKEND`, TensorFlow by default).
+`test_every_workload_trains_under_the_other_backends` runs this same file again in a fresh process per other
+backend, since a process holds one backend for good. Under JAX or torch, a tf.data graph that called `keras.ops`
+(e.g. `keras.applications.vgg16.preprocess_input`) would fail here: its ops would follow the backend and could
+not take a symbolic tf.Tensor -- so VGG16 through tf.data is part of the matrix.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+from bench.backends import get_backend, list_backends
+from bench.config import RunConfig
+from bench.runner import run_and_record
+from imgcls.pipelines import InputConfig, build_pipeline
+from imgcls.workloads import get_workload, list_workloads
+
+BACKEND = keras.backend.backend()
+IMAGE_SIZE = {"imagenette": 48, "imagenette-vgg16": 32}
+FIXTURE = {"mnist": "mnist_tiny", "cifar10": "cifar_tiny", "imagenette": "imagenette_tiny"}
+
+
+def _data(workload: str, request: pytest.FixtureRequest):  # noqa: ANN202
+    return request.getfixturevalue(FIXTURE[get_workload(workload).dataset])
+
+
+@pytest.mark.parametrize("pipeline", ["idg", "tfdata", "synthetic"])
+@pytest.mark.parametrize("workload", list_workloads())
+def test_trains_a_few_steps_on_this_backend(
+    workload: str, pipeline: str, request: pytest.FixtureRequest, results_dir: Path
+) -> None:
+    config = RunConfig(
+        workload=workload,
+        pipeline=pipeline,
+        backend=BACKEND,
+        batch_size=8,
+        steps_per_epoch=4,
+        warmup_steps=1,
+        pipeline_batches=2,
+        stage_batches=0,
+        ceiling_steps=3,
+        limit_test=16,
+        image_size=IMAGE_SIZE.get(workload),
+        weights="none" if "weights" in get_workload(workload).model_kwargs else None,
+    )
+    record = run_and_record(config, results_dir, data=_data(workload, request))
+    assert record.status == "ok" and record.train_images_per_sec > 0
+    assert record.backend == record.env["keras_backend"] == BACKEND
+    assert record.compile == get_backend(BACKEND).default_compile  # JAX: jit, never the eager trap
+    assert record.knobs.get("backend", "tensorflow") == BACKEND
+
+
+@pytest.mark.parametrize("workload", list_workloads())
+def test_tfdata_graphs_are_backend_neutral(workload: str, request: pytest.FixtureRequest) -> None:
+    """Build and iterate the training and evaluation graphs under this backend: no `keras.ops` inside them."""
+    spec = get_workload(workload)
+    size = IMAGE_SIZE.get(workload)
+    config = InputConfig(
+        image_size=(size, size) if size else spec.image_size,
+        channels=spec.channels,
+        augment=spec.augment,
+        batch_size=4,
+        seed=0,
+    )
+    pipeline = build_pipeline("tfdata")
+    data = _data(workload, request)
+    for dataset in (pipeline.train_data(data, config), pipeline.eval_data(data, config)):
+        images, labels = next(iter(dataset))
+        assert images.shape[0] == labels.shape[0] == 4
+
+
+def test_device_augmentation_trains_on_this_backend(mnist_tiny, results_dir: Path) -> None:
+    config = RunConfig(
+        workload="mnist",
+        backend=BACKEND,
+        augment_on="device",
+        batch_size=16,
+        steps_per_epoch=4,
+        warmup_steps=1,
+        pipeline_batches=2,
+        ceiling_steps=3,
+        limit_test=32,
+    )
+    record = run_and_record(config, results_dir, data=mnist_tiny)
+    assert record.status == "ok" and record.augment_on == "device" and record.val_accuracy is not None
+
+
+OTHERS = [b for b in list_backends() if b != BACKEND]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", OTHERS)
+def test_every_workload_trains_under_the_other_backends(backend: str) -> None:
+    if not get_backend(backend).available():
+        pytest.skip(f"{backend} is not installed here ({get_backend(backend).install}); CI installs it")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    command = [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-m", "not slow", "-x"]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
+    tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-15:])
+    assert completed.returncode == 0, f"under {backend}:\n{tail}"
+    assert " passed" in tail and " skipped" not in tail.split("\n")[-1]
