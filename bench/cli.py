@@ -92,7 +92,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--weights", default=None, help="imagenette-vgg16 only: imagenet | none | PATH to an .h5 file")
     parser.add_argument(
-        "--image-size", type=_positive_int, default=None, help="square image size override (every workload)"
+        "--image-size", type=_positive_int, default=None, help="square image size override (image-file workloads)"
     )
     parser.add_argument(
         "--cpu-devices", type=_positive_int, default=None, help="split the CPU into N logical devices (mirrored)"

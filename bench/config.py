@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.backends import COMPILE_CHOICES, get_backend, list_backends
+from imgcls.data.catalogue import get_dataset_info
 from imgcls.errors import InvalidValue, UserFacingError
 from imgcls.options import INPUT, TRAINING, Knob, changed, knob, on_off, one_of, positive_int, validate
 from imgcls.options import knobs_of as declared_knobs
@@ -121,6 +122,8 @@ def check(config: RunConfig) -> Workload:
         raise UserFacingError(f"--steps-per-execution {config.steps_per_execution}: the {backend.name} backend runs 1")
     if config.strategy != "default" and not backend.distributes:
         raise UserFacingError(f"--strategy {config.strategy} is a tf.distribute strategy: tensorflow backend only")
+    if config.image_size is not None and not get_dataset_info(workload.dataset).as_files:
+        raise UserFacingError(f"--image-size resizes image files; {config.workload} is arrays at a fixed size")
     if config.weights is not None and "weights" not in workload.model_kwargs:
         raise UserFacingError(f"--weights applies to imagenette-vgg16 only, not {config.workload}")
     for name in ("batch_size", "epochs", "steps_per_epoch", "limit_train", "limit_test", "image_size"):

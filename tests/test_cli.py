@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def test_env_prints_the_fingerprint_as_json(capsys: pytest.CaptureFixture) -> No
     import tensorflow as tf
 
     assert env["tensorflow"] == tf.__version__
-    assert env["gpu_count"] == 0 and env["gpu_name"] is None  # this machine has no GPU
+    assert (env["gpu_count"] == 0) == (env["gpu_name"] is None)  # a name exactly when NVML sees a GPU
 
 
 # ---- argument errors ------------------------------------------------------------------------------------------
@@ -147,6 +148,36 @@ def test_data_dir_without_the_file_is_one_error_line(tmp_path: Path, capsys: pyt
     assert main(["run", "--data", "dir", "--data-dir", str(empty), "--results", str(tmp_path / "r")]) == 2
     (line,) = _error_lines(capsys.readouterr().err)
     assert "mnist.npz" in line and str(empty) in line
+
+
+def test_a_named_data_dir_that_lacks_the_data_is_an_error_not_generated_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`--data auto` (the default) with a mistyped or wrong `--data-dir`: one line naming what was looked for."""
+    for data_dir in (tmp_path / "no-such-dir", tmp_path):
+        code = _exit_code(["run", "--data-dir", str(data_dir), "--results", str(tmp_path / "r")])
+        assert code == 2
+        (line,) = _error_lines(capsys.readouterr().err)
+        assert str(data_dir) in line and "mnist.npz" in line
+    assert [r["status"] for r in read_records(tmp_path / "r" / RUNS_FILE)] == ["failed", "failed"]
+
+
+@pytest.mark.parametrize("kind", ["file", "unwritable"])
+def test_a_bad_results_folder_fails_before_any_work(kind: str, tmp_path: Path, capsys, monkeypatch) -> None:  # noqa: ANN001
+    import bench.runner
+
+    target = tmp_path / "results"
+    if kind == "file":
+        target.write_text("not a folder")
+    else:
+        target.mkdir()
+        target.chmod(0o500)
+        if os.access(target, os.W_OK):  # root ignores permission bits
+            pytest.skip("this user can write anywhere")
+    monkeypatch.setattr(bench.runner, "execute", lambda *a, **k: pytest.fail("the run started"))
+    assert _exit_code(["run", "--data", "generated", "--results", str(target)]) == 2
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert str(target) in line and "--results" in line
 
 
 # ---- run, then report ------------------------------------------------------------------------------------------

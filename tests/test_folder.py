@@ -287,6 +287,15 @@ def test_scan_interleaves_classes_so_a_prefix_is_balanced(tmp_path: Path) -> Non
     assert len(set(scan.paths)) == len(scan.paths) == 13
 
 
+def test_nested_folders_inside_a_class_are_counted_as_skipped(tmp_path: Path) -> None:
+    """ImageDataGenerator reads a class folder flat; images in a sub-folder are not read by either pipeline, and
+    the record says so instead of losing them silently."""
+    root = write_tree(tmp_path / "tree", classes=("a", "b"), train=2, val=1)
+    write_jpeg(root / "train" / "a" / "nested" / "deep.jpg", seed=3)
+    scan = scan_class_folders(root / "train")
+    assert scan.skipped == {"nested folder": 1} and len(scan.paths) == 4
+
+
 def test_dataset_records_skips_from_both_splits(odd_tree: Path) -> None:
     (odd_tree / "val" / "dog" / "notes.md").write_text("val notes")
     data = load_folder_tree(INFO, odd_tree, kind="real")

@@ -60,6 +60,16 @@ def test_cli_bad_and_unreachable_service_exit_2(capsys: pytest.CaptureFixture, t
     assert "--service" in capsys.readouterr().err
 
 
+def test_an_unreachable_service_fails_within_seconds(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    """Nothing listens on port 1: one line within a few seconds, not tf.data's minute of retries."""
+    argv = ["run", "--pipeline", "tfdata-service", "--service", "grpc://127.0.0.1:1", "--data", "generated"]
+    start = time.monotonic()
+    assert main([*argv, "--steps", "3", "--results", str(tmp_path)]) == 2
+    assert time.monotonic() - start < 30  # TF start-up included; the connection check itself gives up after 5 s
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert "unreachable" in line
+
+
 def test_fit_through_two_workers_and_no_server_survives(imagenette_tiny, tmp_path: Path) -> None:
     """1 dispatcher + 2 worker processes serve the generated JPEG workload to a short fit."""
     config = RunConfig(

@@ -148,7 +148,11 @@ def scan_class_folders(split_dir: Path, class_names: tuple[str, ...] | None = No
     skipped: dict[str, int] = {}
     per_class: list[list[str]] = []
     for name in found:
-        files = sorted(p for p in (split_dir / name).iterdir() if p.is_file() and not p.name.startswith("."))
+        entries = [p for p in (split_dir / name).iterdir() if not p.name.startswith(".")]
+        files = sorted(p for p in entries if p.is_file())
+        nested = sum(1 for p in entries if p.is_dir())  # a class is one flat folder, as in ImageDataGenerator
+        if nested:
+            skipped["nested folder"] = skipped.get("nested folder", 0) + nested
         good = []
         for path in files:
             reason = check_image_file(path)

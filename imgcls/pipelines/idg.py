@@ -8,6 +8,8 @@ exactly the same files (after the folder scan's skip policy and any `--limit`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -42,20 +44,23 @@ class IdgPipeline(Pipeline):
             import pandas as pd  # flow_from_dataframe's own input type
 
             frame = pd.DataFrame({"filename": list(split.paths), "label": split.labels.astype(str)})
-            iterator = generator.flow_from_dataframe(
-                frame,
-                x_col="filename",
-                y_col="label",
-                classes=[str(i) for i in range(int(split.labels.max()) + 1)],
-                target_size=config.image_size,
-                color_mode="rgb" if config.channels == 3 else "grayscale",
-                class_mode="sparse",
-                batch_size=config.batch_size,
-                shuffle=shuffle,
-                seed=config.seed,
-                interpolation=spec.resize_interpolation,
-                validate_filenames=False,  # the folder scan already checked every file
-            )
+            # Keras prints "Found N non-validated image filenames" on stdout for every split: stdout is for the
+            # run's table, and the record already says how many files were read.
+            with contextlib.redirect_stdout(io.StringIO()):
+                iterator = generator.flow_from_dataframe(
+                    frame,
+                    x_col="filename",
+                    y_col="label",
+                    classes=[str(i) for i in range(int(split.labels.max()) + 1)],
+                    target_size=config.image_size,
+                    color_mode="rgb" if config.channels == 3 else "grayscale",
+                    class_mode="sparse",
+                    batch_size=config.batch_size,
+                    shuffle=shuffle,
+                    seed=config.seed,
+                    interpolation=spec.resize_interpolation,
+                    validate_filenames=False,  # the folder scan already checked every file
+                )
         iterator.workers = self.opts.workers
         iterator.use_multiprocessing = self.opts.use_multiprocessing
         return iterator
