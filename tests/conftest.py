@@ -69,3 +69,23 @@ def real_data_dir() -> Path:
     if not value or not Path(value).expanduser().is_dir():
         pytest.skip(f"no real data directory (set {DATA_DIR_ENV}, e.g. by unpacking shared/data)")
     return Path(value).expanduser()
+
+
+def _gpu_count() -> int:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml.nvmlDeviceGetCount()
+    except Exception:  # no driver, no library: no GPU
+        return 0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu` tests run only where NVML sees a GPU."""
+    if _gpu_count():
+        return
+    skip = pytest.mark.skip(reason="no GPU on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

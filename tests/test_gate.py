@@ -132,3 +132,32 @@ def test_the_gate_fails_on_a_slowed_decode(mnist_tiny, square_jpegs, monkeypatch
 def test_gate_margins_are_real_speedups() -> None:
     # A gate against the baseline at or below 1.0 could never catch a tf.data made merely as slow as IDG.
     assert all(g.min_ratio > 1.0 for g in GATES if g.slower != "decode-only")
+
+
+def _overhead_json(path: Path, overheads: dict[str, float]) -> Path:
+    benchmarks = [
+        {
+            "name": "test_harness_overhead",
+            "group": f"harness overhead {backend}",
+            "stats": {"median": 2.0, "rounds": 9},
+            "extra_info": {"backend": backend, "overhead": overhead},
+        }
+        for backend, overhead in overheads.items()
+    ]
+    path.write_text(json.dumps({"benchmarks": benchmarks, "machine_info": {}}))
+    return path
+
+
+def test_the_harness_overhead_gate_is_per_backend(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ok = _overhead_json(tmp_path / "ok.json", {"tensorflow": 0.01, "jax": -0.02, "torch": 0.04})
+    assert main(["gate", str(ok)]) == 0
+    slow = _overhead_json(tmp_path / "slow.json", {"tensorflow": 0.01, "jax": 0.25})
+    assert main(["gate", str(slow)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  harness overhead on jax: +25.00%" in out and "PASS  harness overhead on tensorflow" in out
+
+
+def test_a_gate_over_no_measurement_fails(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
+    assert main(["gate", str(empty)]) == 1

@@ -255,3 +255,12 @@ def test_a_tiny_real_run_fills_every_measured_field(tmp_path: Path, mnist_tiny) 
     assert record.peak_host_rss_mb > 0 and record.wall_sec > 0
     # The appended line is this record.
     assert RunRecord.from_dict(_only_record(tmp_path)) == record
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_machine_memory_and_utilisation_are_measured(tmp_path: Path, mnist_tiny) -> None:
+    config = RunConfig(workload="mnist", batch_size=32, steps_per_epoch=8, warmup_steps=2, ceiling_steps=4)
+    record = run_and_record(config, tmp_path, data=mnist_tiny)
+    assert record.env["gpu_count"] >= 1 and record.env["gpu_name"]
+    assert record.gpu_peak_mem_nvml_mb > 0 and record.gpu_util_peak_pct is not None
+    assert record.gpu_preallocation.startswith("off")
