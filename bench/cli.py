@@ -1,4 +1,4 @@
-"""`python -m bench run | matrix | scale | report | gate | list | env`.
+"""`python -m bench run | matrix | scale | report | readme | gate | list | env`.
 
 `build_parser()` stands apart so tests call `main([...])`. This module turns the argparse Namespace into a
 `RunConfig`; nothing else sees argparse. Bad input exits 2 with one line, never a traceback; an internal error
@@ -20,7 +20,7 @@ from typing import NoReturn
 from bench.backends import get_backend
 from bench.config import RunConfig, check
 from bench.knobs import add_knob_arguments, flag_of, knob_values
-from bench.paths import DEFAULT_RESULTS, check_results_dir
+from bench.paths import DEFAULT_RESULTS, REFERENCE_RESULTS, check_results_dir
 from imgcls.data import list_data_modes
 from imgcls.data.locations import DATA_DIR_ENV
 from imgcls.errors import UserFacingError
@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(handler=cmd_report)
 
+    readme = commands.add_parser("readme", help="rewrite README.md's generated tables from the reference records")
+    readme.add_argument("--readme", default="README.md", help="the file to update (default README.md)")
+    readme.add_argument("--results", default=REFERENCE_RESULTS, help="reference records (default results/)")
+    _add_verbose(readme)
+    readme.set_defaults(handler=cmd_readme)
+
     cell = commands.add_parser("run-config", help=argparse.SUPPRESS)  # internal: one matrix cell
     cell.add_argument("payload", help="JSON {config, run_id}")
     _add_common(cell)
@@ -272,6 +278,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     print(text)
     print(f"\nwrote {results / 'README.md'} and report.csv" + ("" if args.no_plots else " and plots"))
+    return 0
+
+
+def cmd_readme(args: argparse.Namespace) -> int:
+    from bench.readme import update_readme
+
+    changed = update_readme(Path(args.readme), Path(args.results))
+    print(f"{args.readme}: {'updated' if changed else 'already up to date'} from {args.results}/")
     return 0
 
 

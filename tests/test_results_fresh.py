@@ -1,4 +1,8 @@
-"""The committed tables in results/ are what `python -m bench report` makes of the committed records (not stale)."""
+"""Every committed table, and every number in the README, is what the commands make of the committed records.
+
+`results/` (this CPU) and `results/gpu/` (a GPU machine) are regenerated in a temporary folder and compared byte for
+byte; README.md's generated blocks are re-rendered from `results/`. A stale file fails with the command to run.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,13 @@ from pathlib import Path
 import pytest
 
 from bench.accuracy_report import build_accuracy_report
+from bench.readme import BLOCK, render
 from bench.report import BENCHMARKS_FILE, build_report
+from bench.scale import SCALING_FILE
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+RECORD_FILES = ["runs.jsonl", BENCHMARKS_FILE, SCALING_FILE]
 
 
 def _copy(names: list[str], source: Path, target: Path) -> None:
@@ -20,15 +28,19 @@ def _copy(names: list[str], source: Path, target: Path) -> None:
             shutil.copy(source / name, target / name)
 
 
-@pytest.mark.skipif(not (RESULTS / "runs.jsonl").exists(), reason="no committed reference records")
-def test_results_readme_matches_the_committed_records(tmp_path: Path) -> None:
-    _copy(["runs.jsonl", BENCHMARKS_FILE], RESULTS, tmp_path)
-    _copy(["runs.jsonl"], RESULTS / "accuracy", tmp_path / "accuracy")
-    build_report(tmp_path, plots=False)
-    assert (tmp_path / "README.md").read_text() == (RESULTS / "README.md").read_text(), (
-        "results/README.md is stale: regenerate it with `python -m bench report`"
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", ["results", "results/gpu"])
+def test_results_readme_matches_the_committed_records(folder: str, tmp_path: Path) -> None:
+    source = ROOT / folder
+    if not (source / "runs.jsonl").exists():
+        pytest.skip(f"no committed records in {folder}")
+    _copy(RECORD_FILES, source, tmp_path)
+    _copy(["runs.jsonl"], source / "accuracy", tmp_path / "accuracy")
+    build_report(tmp_path, plots=True, command=f"python -m bench report --results {folder}")
+    assert (tmp_path / "README.md").read_text() == (source / "README.md").read_text(), (
+        f"{folder}/README.md is stale: regenerate it with `python -m bench report --results {folder}`"
     )
-    assert (tmp_path / "report.csv").read_text() == (RESULTS / "report.csv").read_text()
+    assert (tmp_path / "report.csv").read_text() == (source / "report.csv").read_text()
 
 
 @pytest.mark.skipif(not (RESULTS / "accuracy" / "runs.jsonl").exists(), reason="no committed accuracy records")
@@ -36,6 +48,12 @@ def test_accuracy_table_matches_the_committed_records(tmp_path: Path) -> None:
     _copy(["runs.jsonl"], RESULTS / "accuracy", tmp_path / "accuracy")
     build_accuracy_report(tmp_path, plots=False)
     assert (tmp_path / "accuracy.md").read_text() == (RESULTS / "accuracy.md").read_text(), (
-        "results/accuracy.md is stale: regenerate it with `python -m bench report --accuracy`"
+        "results/accuracy.md is stale: regenerate it with `python -m bench report --accuracy --results results`"
     )
     assert (tmp_path / "accuracy.csv").read_text() == (RESULTS / "accuracy.csv").read_text()
+
+
+def test_readme_numbers_are_generated_from_the_committed_records() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert {m.group("name") for m in BLOCK.finditer(text)} >= {"sample", "gpu", "scaling"}
+    assert render(text, RESULTS) == text, "README.md is stale: regenerate its tables with `python -m bench readme`"

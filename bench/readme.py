@@ -1,0 +1,113 @@
+"""The numbers in the project README, generated from the committed records (never typed by hand).
+
+README.md holds marked blocks, `<!-- generated: NAME -->` ... `<!-- /generated -->`; `python -m bench readme`
+rewrites each from `results/` (the reference records), and a test fails when one is stale, so a claim in the
+README cannot drift from the records behind it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from bench.frame import records_frame
+from bench.records import RUNS_FILE, read_records
+from bench.report import display_frame, input_bound_text, summarize
+from bench.scale import SCALING_FILE, scaling_table
+from imgcls.errors import UserFacingError
+
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)
+GPU_FOLDER = "gpu"
+
+
+def _summary(results_dir: Path) -> pd.DataFrame:
+    frame = records_frame(read_records(results_dir / RUNS_FILE))
+    return summarize(frame) if not frame.empty else pd.DataFrame()
+
+
+def sample_block(results_dir: Path) -> str:
+    """The MNIST presets of the reference sweep on this CPU (the README's first table)."""
+    table = _summary(results_dir)
+    rows = table[(table["workload"] == "mnist") & (table["knobs_label"] == "default") & (table["augment"] == "seed")]
+    if rows.empty:
+        return "(no MNIST records in results/ yet)\n"
+    shown = display_frame(rows)
+    keep = ["pipeline", "data", "img/s (e2e)", "pipeline-only img/s", "x baseline", "of ceiling", "input-bound %"]
+    return tabulate(shown[keep], headers="keys", tablefmt="github", showindex=False) + "\n"
+
+
+def gpu_block(results_dir: Path) -> str:
+    """Per workload on the GPU machine: the baseline, tf.data on the host and with augmentation on the device,
+    and the model alone, with pipeline-only throughput and input-bound %."""
+    table = _summary(results_dir / GPU_FOLDER)
+    if table.empty:
+        return "GPU numbers are not measured yet: run the commands above on a GPU machine.\n"
+    presets = (table["step_label"] == "default") & (table["pipeline_label"] == "default")
+    rows = table[presets & (table["augment"] == "seed")]
+    out = pd.DataFrame(
+        {
+            "workload": rows["workload"],
+            "pipeline": rows["pipeline"] + rows["input_label"].map(lambda k: "" if k == "default" else f" [{k}]"),
+            "img/s (e2e)": rows["images_per_sec"].map(lambda v: f"{v:,.0f}"),
+            "pipeline-only img/s": rows["pipeline_images_per_sec"].map(lambda v: f"{v:,.0f}"),
+            "input-bound %": [
+                input_bound_text(p, s) for p, s in zip(rows["input_bound_pct"], rows["ceiling_spread_pct"], strict=True)
+            ],
+            "data": rows["data_kind"] + ": " + rows["data_source"].astype(str),
+        }
+    )
+    env = read_records(results_dir / GPU_FOLDER / RUNS_FILE)[0].get("env", {})
+    machine = f"{env.get('gpu_name')}, {env.get('cpu_cores')} CPU cores, Keras on {env.get('keras_backend')}"
+    table_text = tabulate(out, headers="keys", tablefmt="github", showindex=False)
+    return f"Measured on {machine} ([results/gpu](results/gpu/README.md)):\n\n{table_text}\n"
+
+
+def scaling_block(results_dir: Path) -> str:
+    """Pipeline-only images/s against cores, every place scaling was measured, one column per core count."""
+    frames = []
+    for where in (results_dir, results_dir / GPU_FOLDER):
+        path = where / SCALING_FILE
+        if path.exists():
+            table = scaling_table(read_records(path))
+            env = read_records(path)[0].get("env", {})
+            table["machine"] = f"{env.get('cpu_cores')}-core {'GPU machine' if env.get('gpu_name') else 'CPU'}"
+            frames.append(table)
+    if not frames:
+        return "(no scaling records yet)\n"
+    table = pd.concat(frames)
+    wide = table.pivot_table(index=["machine", "pipeline"], columns="cores", values="img/s", sort=False)
+    wide = wide.map(lambda v: "-" if pd.isna(v) else f"{v:,.0f}")
+    wide.columns = [f"{c} cores" for c in wide.columns]
+    return tabulate(wide.reset_index(), headers="keys", tablefmt="github", showindex=False) + "\n"
+
+
+BLOCKS: dict[str, Callable[[Path], str]] = {"sample": sample_block, "gpu": gpu_block, "scaling": scaling_block}
+
+
+def render(text: str, results_dir: Path) -> str:
+    """`text` with every generated block rewritten from the records in `results_dir`.
+
+    Raises:
+        UserFacingError: a block names no known generator.
+    """
+
+    def fill(match: re.Match) -> str:
+        name = match.group("name")
+        if name not in BLOCKS:
+            raise UserFacingError(f"README block {name!r} has no generator; known: {', '.join(BLOCKS)}")
+        return match.group(1) + BLOCKS[name](results_dir) + match.group(4)
+
+    return BLOCK.sub(fill, text)
+
+
+def update_readme(readme: Path, results_dir: Path) -> bool:
+    """Rewrites the generated blocks of `readme` in place; returns whether anything changed."""
+    text = Path(readme).read_text()
+    new = render(text, Path(results_dir))
+    if new != text:
+        Path(readme).write_text(new)
+    return new != text
