@@ -9,24 +9,21 @@ run is chosen before Keras is imported.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import warnings
-from pathlib import Path
 from typing import NoReturn
 
-from bench.backends import get_backend
-from bench.config import RunConfig, check
-from bench.knobs import add_knob_arguments, flag_of, knob_values
-from bench.paths import DEFAULT_RESULTS, REFERENCE_RESULTS, check_results_dir
+from bench import commands
+from bench.config import RunConfig
+from bench.knobs import add_knob_arguments
+from bench.paths import DEFAULT_RESULTS, REFERENCE_RESULTS
 from imgcls.data import list_data_modes
 from imgcls.data.locations import DATA_DIR_ENV
 from imgcls.errors import UserFacingError
-from imgcls.options import OptionError
-from imgcls.pipelines import get_pipeline_spec, list_pipelines
-from imgcls.workloads import get_workload, list_workloads
+from imgcls.pipelines import list_pipelines
+from imgcls.workloads import list_workloads
 
 EXIT_USAGE = 2
 
@@ -112,30 +109,30 @@ def _add_common(parser: argparse.ArgumentParser, results_help: str = "results fo
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details and show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = commands.add_parser("run", help="train one workload through one pipeline and record it")
+    run = subcommands.add_parser("run", help="train one workload through one pipeline and record it")
     _add_run_arguments(run)
     _add_common(run, "records go to RESULTS/runs.jsonl")
     add_knob_arguments(run)
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=commands.cmd_run)
 
-    matrix = commands.add_parser("matrix", help="run a TOML sweep, each cell in a fresh process (resumable)")
+    matrix = subcommands.add_parser("matrix", help="run a TOML sweep, each cell in a fresh process (resumable)")
     matrix.add_argument("spec", help="a spec file, or a shipped spec name: quick, full, accuracy, service, gpu")
     _add_common(matrix)
     matrix.add_argument("--data-dir", default=None, help=f"data directory for every cell (default ${DATA_DIR_ENV})")
     matrix.add_argument("--force", action="store_true", help="rerun cells that are already recorded")
     matrix.add_argument("--cell-timeout", type=float, default=3600, help="seconds before a cell is killed")
-    matrix.set_defaults(handler=cmd_matrix)
+    matrix.set_defaults(handler=commands.cmd_matrix)
 
     from bench.scale import add_scale_arguments
 
-    scale = commands.add_parser("scale", help="pipeline-only throughput against CPU cores (1, 2, 4, ... all)")
+    scale = subcommands.add_parser("scale", help="pipeline-only throughput against CPU cores (1, 2, 4, ... all)")
     add_scale_arguments(scale)
     _add_common(scale, "scaling records go to RESULTS/scaling.jsonl")
-    scale.set_defaults(handler=cmd_scale)
+    scale.set_defaults(handler=commands.cmd_scale)
 
-    report = commands.add_parser("report", help="table every record in RESULTS/runs.jsonl")
+    report = subcommands.add_parser("report", help="table every record in RESULTS/runs.jsonl")
     _add_common(report)
     report.add_argument("--workload", default=None, help="only this workload")
     report.add_argument("--benchmarks", default=None, help="also table this pytest-benchmark JSON file")
@@ -146,176 +143,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="accuracy parity and time-to-accuracy table (accuracy.md) from RESULTS/accuracy/runs.jsonl "
         "(else RESULTS/runs.jsonl)",
     )
-    report.set_defaults(handler=cmd_report)
+    report.set_defaults(handler=commands.cmd_report)
 
-    readme = commands.add_parser("readme", help="rewrite README.md's generated tables from the reference records")
+    readme = subcommands.add_parser("readme", help="rewrite README.md's generated tables from the reference records")
     readme.add_argument("--readme", default="README.md", help="the file to update (default README.md)")
     readme.add_argument("--results", default=REFERENCE_RESULTS, help="reference records (default results/)")
     _add_verbose(readme)
-    readme.set_defaults(handler=cmd_readme)
+    readme.set_defaults(handler=commands.cmd_readme)
 
-    cell = commands.add_parser("run-config", help=argparse.SUPPRESS)  # internal: one matrix cell
+    cell = subcommands.add_parser("run-config", help=argparse.SUPPRESS)  # internal: one matrix cell
     cell.add_argument("payload", help="JSON {config, run_id}")
     _add_common(cell)
-    cell.set_defaults(handler=cmd_run_config)
+    cell.set_defaults(handler=commands.cmd_run_config)
 
-    gate = commands.add_parser("gate", help="CI gate: pipeline ratios and harness overhead in pytest-benchmark JSON")
+    gate = subcommands.add_parser("gate", help="CI gate: pipeline ratios and harness overhead in pytest-benchmark JSON")
     gate.add_argument("benchmark_json", nargs="+", help="files `pytest --benchmark-json=FILE` wrote")
     _add_verbose(gate)
-    gate.set_defaults(handler=cmd_gate)
+    gate.set_defaults(handler=commands.cmd_gate)
 
-    listing = commands.add_parser("list", help="name the workloads, pipelines, backends and data sources")
+    listing = subcommands.add_parser("list", help="name the workloads, pipelines, backends and data sources")
     _add_verbose(listing)
-    listing.set_defaults(handler=cmd_list)
+    listing.set_defaults(handler=commands.cmd_list)
 
-    env = commands.add_parser("env", help="print the environment fingerprint")
+    env = subcommands.add_parser("env", help="print the environment fingerprint")
     _add_verbose(env)
-    env.set_defaults(handler=cmd_env)
+    env.set_defaults(handler=commands.cmd_env)
     return parser
-
-
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The run's config from the flags, checked (no framework loaded yet).
-
-    Raises:
-        UserFacingError: a bad knob value (naming its flag), a knob the pipeline does not take, a backend that is
-            not installed.
-    """
-    try:
-        pipeline_options, run_fields = knob_values(args)
-    except OptionError as err:
-        raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
-    config = RunConfig(
-        workload=args.workload,
-        pipeline=args.pipeline,
-        pipeline_options=pipeline_options,
-        **run_fields,
-        data=args.data,
-        data_dir=args.data_dir,
-        limit_train=args.limit,
-        limit_test=args.limit_test,
-        augment=args.augment,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        steps_per_epoch=args.steps,
-        warmup_steps=args.warmup_steps,
-        pipeline_batches=args.pipeline_batches,
-        ceiling_steps=args.ceiling_steps,
-        seed=args.seed,
-        weights=args.weights,
-        image_size=args.image_size,
-        target_accuracy=args.target_accuracy,
-        cpu_devices=args.cpu_devices,
-    )
-    try:
-        check(config)
-    except OptionError as err:  # an option the pipeline declares but the value does not parse
-        raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
-    return config
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import run_and_record
-
-    config = config_from_args(args)
-    results = check_results_dir(Path(args.results))  # before any data is loaded
-    record = run_and_record(config, results)
-    from bench.report import table_text
-
-    print(table_text([json.loads(record.to_json())]))
-    print(f"recorded run {record.run_id} in {results / 'runs.jsonl'} ({record.wall_sec:.1f} s)")
-    return 0
-
-
-def cmd_matrix(args: argparse.Namespace) -> int:
-    from bench.matrix import load_sweep, run_matrix
-
-    sweep = load_sweep(args.spec, data_dir=args.data_dir)  # every cell checked before the first one starts
-    where = check_results_dir(sweep.records_dir(Path(args.results)))
-    failures = run_matrix(sweep, where, force=args.force, timeout_sec=args.cell_timeout)
-    how = "report --accuracy" if sweep.subfolder else "report"
-    print(f"records in {where / 'runs.jsonl'}; `python -m bench {how} --results {args.results}` tables them")
-    return 1 if failures else 0
-
-
-def cmd_scale(args: argparse.Namespace) -> int:
-    from bench.scale import run_scale
-
-    return run_scale(args, check_results_dir(Path(args.results)))
-
-
-def cmd_run_config(args: argparse.Namespace) -> int:
-    from bench.runner import run_and_record
-
-    payload = json.loads(args.payload)
-    run_and_record(RunConfig.from_dict(payload["config"]), Path(args.results), run_id=payload.get("run_id"))
-    return 0
-
-
-def cmd_gate(args: argparse.Namespace) -> int:
-    from bench.gate import run_gate
-
-    return run_gate([Path(p) for p in args.benchmark_json])
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    results = Path(args.results)
-    if args.accuracy:
-        from bench.accuracy_report import build_accuracy_report
-
-        print(build_accuracy_report(results, plots=not args.no_plots))
-        plots = "" if args.no_plots else " and accuracy_vs_time.png"
-        print(f"\nwrote {results / 'accuracy.md'}, accuracy.csv{plots}")
-        return 0
-    from bench.report import build_report
-
-    text, _ = build_report(
-        results,
-        workload=args.workload,
-        benchmarks=Path(args.benchmarks) if args.benchmarks else None,
-        plots=not args.no_plots,
-        command=f"python -m bench report --results {args.results}",
-    )
-    print(text)
-    print(f"\nwrote {results / 'README.md'} and report.csv" + ("" if args.no_plots else " and plots"))
-    return 0
-
-
-def cmd_readme(args: argparse.Namespace) -> int:
-    from bench.readme import update_readme
-
-    changed = update_readme(Path(args.readme), Path(args.results))
-    print(f"{args.readme}: {'updated' if changed else 'already up to date'} from {args.results}/")
-    return 0
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    print("workloads (default batch size, steps per epoch):")
-    for name in list_workloads():
-        w = get_workload(name)
-        steps = f"{w.steps_per_epoch} steps" if w.steps_per_epoch else "one pass"
-        print(f"  {name:18s} {w.description} (batch {w.batch_size}, {steps} per epoch)")
-    print("pipelines (role):")
-    for name in list_pipelines():
-        spec = get_pipeline_spec(name)
-        print(f"  {name:18s} [{spec.role}] {spec.description}")
-    print("backends (compile paths, default first):")
-    for name in ("tensorflow", "jax", "torch"):
-        backend = get_backend(name)
-        state = "installed" if backend.available() else f"not installed: {backend.install}"
-        print(f"  {name:18s} {', '.join(backend.compile_paths)} ({state})")
-    print("data sources:")
-    print(f"  {', '.join(list_data_modes())}")
-    return 0
-
-
-def cmd_env(args: argparse.Namespace) -> int:
-    from bench.process import import_tensorflow_quietly
-    from bench.records import environment
-
-    import_tensorflow_quietly()
-    print(json.dumps(environment(), indent=2, sort_keys=True))
-    return 0
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench.report import input_bound_text  # noqa: E402
+from bench.tables import input_bound_text  # noqa: E402
 from imgcls.pipelines import BASELINE, CANDIDATE, CEILING, get_pipeline_spec, list_pipelines  # noqa: E402
 
 ROLE_COLORS = {BASELINE: "#c44e52", CEILING: "#8c8c8c"}

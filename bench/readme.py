@@ -16,8 +16,8 @@ from tabulate import tabulate
 
 from bench.frame import records_frame
 from bench.records import RUNS_FILE, read_records
-from bench.report import display_frame, input_bound_text, summarize
 from bench.scale import SCALING_FILE, scaling_table
+from bench.tables import display_frame, input_bound_text, summarize
 from imgcls.errors import UserFacingError
 
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import math
 import os
-import platform
-import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,85 +187,3 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             warnings.warn(f"{path}:{number}: not a JSON record, skipped", stacklevel=2)
     return records
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Environment fingerprint. Every lookup degrades to "unknown"; none can fail a run.
-# ---------------------------------------------------------------------------------------------------------------
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _gpu_info() -> dict[str, Any]:
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        count = pynvml.nvmlDeviceGetCount()
-        if count == 0:
-            return {"gpu_name": None, "gpu_driver": None, "gpu_count": 0}
-        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        return {
-            "gpu_name": name.decode() if isinstance(name, bytes) else name,
-            "gpu_driver": driver.decode() if isinstance(driver, bytes) else driver,
-            "gpu_count": count,
-        }
-    except Exception:  # no NVML library or driver: a CPU machine
-        return {"gpu_name": None, "gpu_driver": None, "gpu_count": 0}
-
-
-def _framework_version(backend: str) -> str:
-    try:
-        from bench.backends import get_backend
-
-        return get_backend(backend).version()
-    except Exception:  # noqa: BLE001 - metadata never fails a run
-        return "unknown"
-
-
-@functools.lru_cache(maxsize=1)
-def environment() -> dict[str, Any]:
-    """Versions, CPU, GPU and git state of this process's machine, plus the UTC time it was taken.
-
-    `keras_backend` and its framework version say what trained; `tensorflow` is what ran the input pipelines.
-    """
-    import keras
-    import numpy
-    import tensorflow as tf
-
-    backend = keras.backend.backend()
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "keras_backend": backend,
-        "backend_version": _framework_version(backend),
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "tf_gpus": len(tf.config.list_physical_devices("GPU")),
-        **_gpu_info(),
-        "git_commit": commit or "unknown",
-        "git_dirty": bool(status) if status is not None else None,
-        "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }

@@ -13,7 +13,8 @@ from pathlib import Path
 from bench import config as run_config
 from bench import process, resources
 from bench.config import RunConfig
-from bench.records import RUNS_FILE, RunRecord, append_record, environment
+from bench.environment import environment
+from bench.records import RUNS_FILE, RunRecord, append_record
 from imgcls.data.types import DataSet
 from imgcls.errors import UserFacingError
 from imgcls.pipelines import get_pipeline_spec

@@ -176,8 +176,8 @@ def measure_point(payload: dict[str, Any]) -> dict[str, Any]:
     tf.config.threading.set_intra_op_parallelism_threads(cores)
     tf.config.threading.set_inter_op_parallelism_threads(cores)
 
+    from bench.environment import environment
     from bench.inputs import inputs_for
-    from bench.records import environment
     from bench.timing import time_pipeline
     from imgcls.data import load_dataset
     from imgcls.pipelines import build_pipeline

@@ -11,7 +11,8 @@ import pytest
 
 import bench.runner
 from bench.config import RunConfig, config_key
-from bench.records import RUNS_FILE, RunRecord, append_record, environment, read_records
+from bench.environment import environment
+from bench.records import RUNS_FILE, RunRecord, append_record, read_records
 from bench.runner import new_record, run_and_record
 
 ENV_KEYS = {"python", "tensorflow", "keras", "numpy", "cpu_model", "cpu_cores", "git_commit", "taken_at"}

@@ -12,7 +12,8 @@ from bench.analysis import _verdict, knob_analysis
 from bench.frame import records_frame
 from bench.knobs import knobs_label
 from bench.records import RUNS_FILE, RunRecord, append_record
-from bench.report import PLOTS, build_report, ceiling_fraction_text, input_bound_text, summarize, table_text
+from bench.report import PLOTS, build_report
+from bench.tables import ceiling_fraction_text, input_bound_text, summarize, table_text
 from imgcls.errors import UserFacingError
 
 
