@@ -185,7 +185,7 @@ def test_the_distribution_check_fails_without_augmentation(probe_files: DataSet)
         image_size=(PROBE, PROBE), channels=3, augment=spec.without_augmentation(), batch_size=32, seed=3
     )
     fits = fitted_transforms(_batches(_build("tfdata"), probe_files, config, count=2) * 255.0)
-    np.testing.assert_allclose(fits[:, [0, 2]], 1.0, atol=1e-3)  # the fit itself reads an identity exactly
+    np.testing.assert_allclose(fits[:, [0, 2]], 1.0, atol=5e-3)  # the fit reads an identity (uint8 ramps)
     with pytest.raises(AssertionError):
         check_spec_distribution(fits, spec)
 

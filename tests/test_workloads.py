@@ -30,7 +30,8 @@ def _pair_params() -> list:
     params = []
     for workload in list_workloads():
         for pipeline in list_pipelines():
-            marks = [pytest.mark.slow] if pipeline == "tfdata-service" else []  # starts server processes
+            # All slow: the fast subset covers every workload x {idg, tfdata, synthetic} in tests/test_backends.py.
+            marks = [pytest.mark.slow]
             params.append(pytest.param(workload, pipeline, marks=marks, id=f"{workload}-{pipeline}"))
     return params
 
