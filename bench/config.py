@@ -80,7 +80,7 @@ class RunConfig:
     warmup_steps: int = 5
     pipeline_batches: int = 20
     ceiling_steps: int = 30  # steps of the same model on one constant batch after training (0 = skip)
-    stage_batches: int = 8  # batches per tf.data stage prefix timed (0 = skip)
+    stage_batches: int = 20  # batches per tf.data stage prefix timed (0 = skip)
 
     def __post_init__(self) -> None:
         validate(self)

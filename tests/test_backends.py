@@ -107,3 +107,22 @@ def test_every_workload_trains_under_the_other_backends(backend: str) -> None:
     tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-15:])
     assert completed.returncode == 0, f"under {backend}:\n{tail}"
     assert " passed" in tail and " skipped" not in tail.split("\n")[-1]
+
+
+def test_device_resize_is_pils_resize_on_this_backend() -> None:
+    """The model-side resize (files shipped at their stored size) does PIL's work: antialiased bilinear, rounded,
+    within 1 grey level of `Image.resize(BILINEAR)`, on whichever backend runs the model."""
+    import numpy as np
+    from PIL import Image
+
+    from imgcls.augment_layer import DeviceAugmentation
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:224, 0:224]
+    stripes = 60 * np.sign(np.sin(xx * 1.9 + yy * 0.7))  # fine texture: a resize without antialiasing aliases it
+    images = np.clip(128 + stripes[None, ..., None] + rng.normal(0, 20, (4, 224, 224, 3)), 0, 255).astype(np.uint8)
+    spec = get_workload("imagenette").augment
+    layer = DeviceAugmentation(spec, size=(160, 160))
+    ours = keras.ops.convert_to_numpy(layer(images, training=False)) * 255.0
+    pil = np.stack([np.asarray(Image.fromarray(i).resize((160, 160), Image.BILINEAR), np.float64) for i in images])
+    assert np.abs(ours - pil).mean() < 1.0
