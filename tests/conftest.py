@@ -89,3 +89,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
+
+
+SMALL_IMAGE_SIZE = {"imagenette": 48, "imagenette-vgg16": 32}  # small overrides of 160 / 224 px for quick runs
+
+
+def tiny_config(workload: str = "mnist", pipeline: str = "tfdata", **overrides: object):  # noqa: ANN201
+    """A RunConfig that trains a few steps of `workload` on small images (VGG16 with random weights)."""
+    from bench.config import RunConfig
+    from imgcls.workloads import get_workload
+
+    values = {
+        "workload": workload,
+        "pipeline": pipeline,
+        "batch_size": 8,
+        "steps_per_epoch": 4,
+        "warmup_steps": 1,
+        "pipeline_batches": 2,
+        "stage_batches": 0,
+        "ceiling_steps": 3,
+        "limit_test": 16,
+        "image_size": SMALL_IMAGE_SIZE.get(workload),
+        "weights": "none" if "weights" in get_workload(workload).model_kwargs else None,
+    }
+    return RunConfig(**{**values, **overrides})

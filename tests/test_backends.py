@@ -18,13 +18,12 @@ import keras
 import pytest
 
 from bench.backends import get_backend, list_backends
-from bench.config import RunConfig
 from bench.runner import run_and_record
 from imgcls.pipelines import InputConfig, build_pipeline
 from imgcls.workloads import get_workload, list_workloads
+from tests.conftest import SMALL_IMAGE_SIZE, tiny_config
 
 BACKEND = keras.backend.backend()
-IMAGE_SIZE = {"imagenette": 48, "imagenette-vgg16": 32}
 FIXTURE = {"mnist": "mnist_tiny", "cifar10": "cifar_tiny", "imagenette": "imagenette_tiny"}
 
 
@@ -37,20 +36,7 @@ def _data(workload: str, request: pytest.FixtureRequest):  # noqa: ANN202
 def test_trains_a_few_steps_on_this_backend(
     workload: str, pipeline: str, request: pytest.FixtureRequest, results_dir: Path
 ) -> None:
-    config = RunConfig(
-        workload=workload,
-        pipeline=pipeline,
-        backend=BACKEND,
-        batch_size=8,
-        steps_per_epoch=4,
-        warmup_steps=1,
-        pipeline_batches=2,
-        stage_batches=0,
-        ceiling_steps=3,
-        limit_test=16,
-        image_size=IMAGE_SIZE.get(workload),
-        weights="none" if "weights" in get_workload(workload).model_kwargs else None,
-    )
+    config = tiny_config(workload, pipeline, backend=BACKEND)
     record = run_and_record(config, results_dir, data=_data(workload, request))
     assert record.status == "ok" and record.train_images_per_sec > 0
     assert record.backend == record.env["keras_backend"] == BACKEND
@@ -62,7 +48,7 @@ def test_trains_a_few_steps_on_this_backend(
 def test_tfdata_graphs_are_backend_neutral(workload: str, request: pytest.FixtureRequest) -> None:
     """Build and iterate the training and evaluation graphs under this backend: no `keras.ops` inside them."""
     spec = get_workload(workload)
-    size = IMAGE_SIZE.get(workload)
+    size = SMALL_IMAGE_SIZE.get(workload)
     config = InputConfig(
         image_size=(size, size) if size else spec.image_size,
         channels=spec.channels,
@@ -78,17 +64,7 @@ def test_tfdata_graphs_are_backend_neutral(workload: str, request: pytest.Fixtur
 
 
 def test_device_augmentation_trains_on_this_backend(mnist_tiny, results_dir: Path) -> None:
-    config = RunConfig(
-        workload="mnist",
-        backend=BACKEND,
-        augment_on="device",
-        batch_size=16,
-        steps_per_epoch=4,
-        warmup_steps=1,
-        pipeline_batches=2,
-        ceiling_steps=3,
-        limit_test=32,
-    )
+    config = tiny_config("mnist", backend=BACKEND, augment_on="device", batch_size=16, limit_test=32)
     record = run_and_record(config, results_dir, data=mnist_tiny)
     assert record.status == "ok" and record.augment_on == "device" and record.val_accuracy is not None
 

@@ -232,3 +232,35 @@ def test_report_on_an_empty_folder_exits_2(tmp_path: Path, capsys: pytest.Captur
     assert main(["report", "--results", str(tmp_path / "nothing")]) == 2
     (line,) = _error_lines(capsys.readouterr().err)
     assert "runs.jsonl" in line and "bench run" in line
+
+
+def test_a_backend_that_is_not_installed_is_one_line_naming_the_package(monkeypatch, capsys) -> None:  # noqa: ANN001
+    import bench.backends
+
+    monkeypatch.setattr(bench.backends.Backend, "available", lambda self: self.name == "tensorflow")
+    assert _exit_code(["run", "--backend", "torch", "--data", "generated"]) == 2
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert "torch" in line and "pip install torch" in line
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--backend", "jax", "--compile", "xla"], ["xla", "jax", "jit"]),
+        (["--backend", "torch", "--compile", "graph"], ["graph", "torch", "torch.compile"]),
+        (["--backend", "torch", "--steps-per-execution", "4"], ["steps-per-execution", "torch"]),
+        (["--backend", "jax", "--strategy", "mirrored"], ["tensorflow backend only"]),
+    ],
+)
+def test_a_knob_that_makes_no_sense_on_a_backend_is_refused(argv: list, words: list, capsys) -> None:  # noqa: ANN001
+    assert _exit_code(["run", *argv, "--data", "generated"]) == 2
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert all(word in line for word in words), line
+
+
+def test_help_says_what_compile_means_on_each_backend(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "tensorflow: graph, jax: jit, torch: eager" in text
+    assert "--backend" in text and "--augment-on" in text and "--op-determinism" in text

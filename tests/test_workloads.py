@@ -20,9 +20,8 @@ from imgcls.data import DATASETS, DataSet, load_folder_tree
 from imgcls.data.generated import write_jpeg_tree
 from imgcls.pipelines import list_pipelines
 from imgcls.workloads import get_workload, list_workloads
-from tests.conftest import tiny_arrays
+from tests.conftest import tiny_arrays, tiny_config
 
-IMAGE_SIZE = {"imagenette": 48, "imagenette-vgg16": 32}  # small overrides of 160 / 224 px
 STEPS, BATCH, WARMUP = 6, 8, 2
 
 
@@ -43,9 +42,9 @@ def _data_for(workload: str, request: pytest.FixtureRequest) -> DataSet:
 
 
 def _smoke_config(workload: str, pipeline: str) -> RunConfig:
-    return RunConfig(
-        workload=workload,
-        pipeline=pipeline,
+    return tiny_config(
+        workload,
+        pipeline,
         pipeline_options={"service": "local:1"} if pipeline == "tfdata-service" else {},
         batch_size=BATCH,
         steps_per_epoch=STEPS,
@@ -54,8 +53,6 @@ def _smoke_config(workload: str, pipeline: str) -> RunConfig:
         stage_batches=2,
         ceiling_steps=4,
         limit_test=32,
-        image_size=IMAGE_SIZE.get(workload),
-        weights="none" if "weights" in get_workload(workload).model_kwargs else None,
     )
 
 
