@@ -4,9 +4,10 @@ Keras 3 runs the same model on TensorFlow, JAX or PyTorch; the input pipelines (
 any of them. What differs is declared here, so no other module tests a backend's name:
 
 - the **compile paths** it has and its fast one (the default): TensorFlow traces the step into a `tf.function`
-  graph (XLA off: on CPU it measured slower), JAX jit-compiles it with XLA, PyTorch runs eagerly with
-  `torch.compile` as the opt-in. Keras's `jit_compile=False` means *eager, op by op* on JAX -- 20-30x slower on a
-  GPU -- so each path is spelled out as the compile arguments it really takes;
+  graph (XLA off: the quick sweep's `compile=xla` row shows it slower on a CPU), JAX jit-compiles it with XLA,
+  PyTorch runs eagerly with `torch.compile` as the opt-in. Keras's `jit_compile=False` means *eager, op by op* on
+  JAX -- a Python-dispatch measurement, not a model's -- so each path is spelled out as the compile arguments it
+  really takes;
 - how GPU memory is read (each allocator's own peak) and how preallocation is turned off, so a memory column is
   what the run used, not a reservation;
 - how to make the model's kernels deterministic.

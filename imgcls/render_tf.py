@@ -8,8 +8,8 @@ Same work as `ImageDataGenerator`, measured against it in the tests:
   resize samples 2x2 pixels and is cheaper, different work), rounded to uint8 as PIL stores it.
 - **warp**: the spec's affine matrix (`affine_transforms`), bilinear, nearest fill. A matrix without rotation maps
   each output row onto one horizontal input segment (IDG's shear, zoom, shifts and flip keep rows horizontal), so
-  the warp is one `crop_and_resize` box per row -- the same samples as `ImageProjectiveTransformV3`, ~40% less
-  CPU; a rotation takes the projective op.
+  the warp is one `crop_and_resize` box per row -- the same samples as `ImageProjectiveTransformV3` (tested), with
+  less CPU (`tests/benchmarks/test_render.py`); a rotation takes the projective op.
 """
 
 from __future__ import annotations

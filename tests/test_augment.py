@@ -445,3 +445,22 @@ def test_preprocessors_agree_on_numpy_and_tensors() -> None:
     # caffe style: RGB -> BGR, ImageNet channel means subtracted, no scaling.
     np.testing.assert_allclose(vgg[..., 0], batch[..., 2] - 103.939, atol=1e-3)
     np.testing.assert_allclose(vgg[..., 2], batch[..., 0] - 123.68, atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(16, 40, 56, 3), (8, 64, 64, 1), (4, 160, 160, 3)])
+def test_the_row_warp_samples_what_the_projective_warp_samples(shape: tuple) -> None:
+    """tf.data's faster warp for rotation-free matrices (zoom, shear, shifts, flip) equals the projective op."""
+    spec = AugmentSpec(name="rows", width_shift=0.2, height_shift=0.1, shear_deg=10, zoom=0.3, horizontal_flip=True)
+    images = tf.random.stateless_uniform(shape, [7, 8], 0, 255)
+    transforms = render_tf.random_transforms(spec, shape[0], shape[1], shape[2], tf.constant([1, 2], tf.int64))
+    rows, projective = render_tf.row_warp(images, transforms), render_tf.projective_warp(images, transforms)
+    assert float(tf.reduce_max(tf.abs(rows - projective))) < 0.05  # grey levels, float rounding of two samplers
+
+
+def test_a_rotation_takes_the_projective_warp() -> None:
+    """`row_warp` cannot rotate (rows would not stay horizontal): the renderer must not pick it then."""
+    spec = AugmentSpec(name="rotate", rotation_deg=30)
+    image = tf.constant(smooth_image()[None])
+    out = render_tf.augment(tf.repeat(image, 8, axis=0), spec, seed=tf.constant([1, 2], tf.int64))
+    transforms = render_tf.random_transforms(spec, 8, HEIGHT, WIDTH, tf.constant([1, 2], tf.int64))
+    np.testing.assert_allclose(out.numpy(), render_tf.projective_warp(tf.repeat(image, 8, 0), transforms).numpy())
