@@ -1,4 +1,5 @@
-"""Host and GPU memory/utilisation: host peak RSS, TF's GPU peak, and an NVML sampler thread.
+"""Host peak RSS and an NVML sampler thread (device memory and utilisation); each backend's allocator peak is
+read by `bench.backends`.
 
 Without a GPU every GPU field is `None` and the reason says why; a metadata lookup never fails a run.
 """
@@ -18,45 +19,6 @@ def peak_host_rss_mb() -> float:
     """Peak resident set size of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def tf_gpu_devices() -> list:
-    import tensorflow as tf
-
-    return tf.config.list_physical_devices("GPU")
-
-
-def enable_gpu_memory_growth() -> None:
-    """`--gpu-mem-growth`: TF grabs GPU memory as it needs it (must precede the first GPU op)."""
-    import tensorflow as tf
-
-    for gpu in tf_gpu_devices():
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError as err:  # already initialised: say so, don't fail the run
-            logger.warning("--gpu-mem-growth ignored: %s", err)
-
-
-def reset_tf_gpu_peak() -> None:
-    import tensorflow as tf
-
-    for index, _ in enumerate(tf_gpu_devices()):
-        try:
-            tf.config.experimental.reset_memory_stats(f"GPU:{index}")
-        except (ValueError, RuntimeError) as err:  # never fail a run over a statistic
-            logger.debug("reset_memory_stats failed: %s", err)
-
-
-def tf_gpu_peak_mb() -> float | None:
-    """Peak bytes TF's allocator held on GPU:0 since the last reset, or None without a GPU."""
-    import tensorflow as tf
-
-    if not tf_gpu_devices():
-        return None
-    try:
-        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-    except (ValueError, RuntimeError):
-        return None
 
 
 @dataclass
