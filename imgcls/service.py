@@ -47,7 +47,7 @@ def parse_service(spec: str) -> tuple[str, int | str]:
         except ValueError:
             workers = 0
         if workers < 1:
-            raise ServiceError(f"--service {spec!r}: expected local:N with N >= 1 workers")
+            raise ServiceError(f"service {spec!r}: expected local:N with N >= 1 workers")
         return "local", workers
     parsed = urlparse(spec)
     if parsed.scheme == "grpc" and parsed.hostname and parsed.port:

@@ -447,6 +447,17 @@ def test_preprocessors_agree_on_numpy_and_tensors() -> None:
     np.testing.assert_allclose(vgg[..., 2], batch[..., 0] - 123.68, atol=1e-3)
 
 
+def test_vgg16_preprocessing_equals_keras_own_and_uses_no_keras_ops() -> None:
+    """The caffe preprocessing written as plain arithmetic equals `keras.applications.vgg16.preprocess_input` on
+    numpy, and inside a tf.data graph it runs on tf.Tensors (Keras's own would call the backend's ops)."""
+    from keras.applications.vgg16 import preprocess_input
+
+    batch = np.random.default_rng(1).uniform(0, 255, (3, 6, 5, 3)).astype(np.float32)
+    np.testing.assert_allclose(PREPROCESSORS["vgg16"](batch), np.asarray(preprocess_input(batch.copy())), atol=1e-4)
+    graph = tf.data.Dataset.from_tensors(batch).map(PREPROCESSORS["vgg16"])
+    np.testing.assert_allclose(next(iter(graph)).numpy(), np.asarray(preprocess_input(batch.copy())), atol=1e-4)
+
+
 @pytest.mark.parametrize("shape", [(16, 40, 56, 3), (8, 64, 64, 1), (4, 160, 160, 3)])
 def test_the_row_warp_samples_what_the_projective_warp_samples(shape: tuple) -> None:
     """tf.data's faster warp for rotation-free matrices (zoom, shear, shifts, flip) equals the projective op."""

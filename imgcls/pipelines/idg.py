@@ -74,9 +74,7 @@ class IdgPipeline(Pipeline):
         `drop_remainder=True`, so both pipelines train the same number of full batches.
         """
         if len(data.train) < config.batch_size:
-            raise ValueError(
-                f"{len(data.train)} training examples make no full batch of {config.batch_size}; lower --batch-size"
-            )
+            raise ValueError(f"ImageDataGenerator needs a full batch of {config.batch_size}, has {len(data.train)}")
         iterator = self._iterator(data.train, config, config.augment, shuffle=True)
         # IDG's own endless next() reshuffles every pass; with workers, Keras's enqueuer prepares batches in parallel.
         batches = self._parallel_passes(iterator) if self.opts.workers > 1 else iterator
