@@ -188,3 +188,16 @@ def test_killing_the_sweep_leaves_no_running_cell(sig: int, tmp_path: Path) -> N
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_the_sweep_parent_loads_no_framework() -> None:
+    """Reading, expanding and checking a sweep (and building the CLI) imports neither Keras nor TensorFlow: the
+    parent stays small, and every cell chooses its own backend before Keras loads."""
+    code = (
+        "import sys; from bench.cli import build_parser; from bench.matrix import load_sweep; build_parser(); "
+        "load_sweep('quick'); load_sweep('gpu'); print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') "
+        "if m in sys.modules))"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-1000:]
+    assert completed.stdout.strip() == "[]"
