@@ -81,10 +81,12 @@ def measure_checks(arrays, jpegs, **tuned_overrides) -> list:  # noqa: ANN001, A
     rates = {}
     for kind, data in (("arrays", arrays), ("jpeg", jpegs)):
         for row in gatecases.ROWS[kind]:
-            overrides = tuned_overrides if row.startswith("tfdata") and not row.startswith("tfdata-") else {}
+            overrides = tuned_overrides if row in (gatecases.TUNED_ROW, gatecases.DEVICE_ROW) else {}
             iterator, _ = gatecases.stream(row, data, kind, **overrides)
             rates[(kind, row)] = gatecases.rate(iterator, 6)
-    iterator, _ = gatecases.stream("tfdata@device", jpegs, "jpeg", **{**gatecases.OVERLAP_OPTIONS, **tuned_overrides})
+    iterator, _ = gatecases.stream(
+        gatecases.DEVICE_ROW, jpegs, "jpeg", **{**gatecases.OVERLAP_OPTIONS, **tuned_overrides}
+    )
     step_sec = 1.5 * 32 / gatecases.rate(iterator, 6)
     efficiency = gatecases.rate(iterator, 6, step_sec) / (32 / step_sec)
     return [*check_gates(rates), overlap_check(efficiency)]

@@ -14,7 +14,7 @@ from imgcls.data.types import DataSet
 from imgcls.pipelines import InputConfig, build_pipeline
 from imgcls.workloads import get_workload
 
-OVERLAP_ROW = "tfdata@device"
+OVERLAP_ROW = gatecases.DEVICE_ROW
 
 
 @pytest.mark.parametrize("input_kind, row", [(kind, row) for kind, rows in gatecases.ROWS.items() for row in rows])
