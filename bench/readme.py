@@ -79,7 +79,10 @@ def scaling_block(results_dir: Path) -> str:
     if not frames:
         return "(no scaling records yet)\n"
     table = pd.concat(frames)
-    wide = table.pivot_table(index=["machine", "pipeline"], columns="cores", values="img/s", sort=False)
+    # One row per (machine, workload, pipeline): each cell is one measured point, never an average across workloads.
+    wide = table.pivot_table(
+        index=["machine", "workload", "pipeline"], columns="cores", values="img/s", aggfunc="first", sort=False
+    )
     wide = wide.map(lambda v: "-" if pd.isna(v) else f"{v:,.0f}")
     wide.columns = [f"{c} cores" for c in wide.columns]
     return tabulate(wide.reset_index(), headers="keys", tablefmt="github", showindex=False) + "\n"

@@ -1,0 +1,30 @@
+"""The README's generated blocks: each number shown is one measured record, never a blend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.readme import scaling_block
+from bench.scale import SCALING_FILE
+
+
+def _point(workload: str, cores: int, rate: float) -> dict:
+    return {
+        "workload": workload,
+        "data_source": "real",
+        "pipeline": "tfdata",
+        "augment_on": "host",
+        "cores": cores,
+        "images_per_sec": rate,
+        "env": {"cpu_cores": 2, "gpu_name": None},
+    }
+
+
+def test_scaling_block_keeps_workloads_apart(tmp_path: Path) -> None:
+    points = [_point("imagenette", 1, 954.0), _point("mnist", 1, 86762.0), _point("imagenette", 2, 1498.0)]
+    (tmp_path / SCALING_FILE).write_text("".join(json.dumps(p) + "\n" for p in points))
+    rows = {line.split("|")[2].strip(): line for line in scaling_block(tmp_path).splitlines()[2:]}
+    assert set(rows) == {"imagenette", "mnist"}
+    assert "954" in rows["imagenette"] and "1,498" in rows["imagenette"]
+    assert "86,762" in rows["mnist"] and "43,858" not in scaling_block(tmp_path)
