@@ -113,8 +113,9 @@ def build_report(
         sections.append(
             "### Accuracy parity (real data)\n\n"
             f"{len(read_records(accuracy_records))} full-epoch runs over seeds, kept apart in "
-            f"`{ACCURACY_SUBFOLDER}/{RUNS_FILE}`, made by `python -m bench matrix accuracy --results {results_dir} "
-            "--data-dir DIR` and tabled by `python -m bench report --accuracy`: [accuracy.md](accuracy.md) "
+            f"`{ACCURACY_SUBFOLDER}/{RUNS_FILE}`, made by `python -m bench matrix accuracy --results FOLDER "
+            "--data-dir DIR` and tabled by `python -m bench report --accuracy --results FOLDER` (FOLDER: this one): "
+            "[accuracy.md](accuracy.md) "
             "(final accuracy, time-to-target, parity verdicts) and [accuracy_vs_time.png](accuracy_vs_time.png)."
         )
     failures = failures_frame(records)
