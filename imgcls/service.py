@@ -117,7 +117,7 @@ class LocalCluster:
 
     def close(self) -> None:
         """Terminates every server (gracefully, then by force); safe to call twice."""
-        for process in self.processes:
+        for process in reversed(self.processes):  # workers before their dispatcher
             if process.poll() is None:
                 process.terminate()
         for process in self.processes:
@@ -157,13 +157,14 @@ def _serve(argv: list[str] | None = None) -> int:
         )
         print(f"{READY} worker-of-{args.dispatcher}", flush=True)
     # server.join() would block inside TF where Python signal handlers never run; sleep in Python instead, so
-    # SIGTERM (close(), or the parent dying) stops the server at once. `server` stays referenced until then.
+    # SIGTERM (close(), or the parent dying) stops the server at once.
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     while not stop["now"]:
         time.sleep(0.2)
-    del server  # process exit tears the server down
-    return 0
+    # A graceful gRPC teardown can block for seconds (a worker keeps calling a dispatcher that is already gone);
+    # the OS frees the sockets of an exiting process, so leave at once. `server` stays referenced until then.
+    os._exit(0)
 
 
 if __name__ == "__main__":
