@@ -32,14 +32,6 @@ def all_knobs() -> dict[str, Knob]:
     return knobs
 
 
-def input_knob_names() -> set[str]:
-    return {name for name, item in all_knobs().items() if item.kind == INPUT}
-
-
-def training_knob_names() -> set[str]:
-    return {name for name, item in all_knobs().items() if item.kind == TRAINING}
-
-
 def _default_text(item: Knob) -> str:
     """`default X` for a run knob; for a pipeline knob, each preset's own default (`tfdata autotune, ...`)."""
     if item.name in {k.name for k in run_knobs()}:
