@@ -100,7 +100,7 @@ def overlap_efficiency(results: list[BenchmarkResult]) -> float | None:
 
 
 def harness_overheads(results: list[BenchmarkResult]) -> dict[str, float]:
-    """Per backend: the overhead benchmark's median of (fit with the harness's callbacks / plain fit) - 1."""
+    """Per backend: the overhead benchmark's fastest fit with the harness's callbacks / fastest plain fit - 1."""
     return {
         r.extra_info.get("backend", "tensorflow"): r.extra_info["overhead"]
         for r in results

@@ -68,7 +68,10 @@ def compiled(bench_arrays: DataSet, bench_jpegs: DataSet):  # noqa: ANN201
 
 def test_harness_overhead(benchmark, compiled) -> None:
     """Each round fits bare and with the harness's callbacks, in alternating order, so both sides meet the same
-    machine; the overhead is the median over rounds of harness time / bare time, minus 1."""
+    machine. The overhead is each side's fastest fit against the other's, minus 1 (`timeit`'s estimator): the
+    harness's cost is paid on every step, so it is in every fit, fastest included, while the machine's noise only
+    ever adds time, and on a shared CI runner it added up to 2x to single torch fits, enough to move a median of 8
+    ratios by several percent. The median of the per-round ratios is kept beside it."""
     model, dataset, workload, backend, compile_path = compiled
     times: dict[str, list[float]] = {"bare": [], "harness": []}
 
@@ -96,6 +99,7 @@ def test_harness_overhead(benchmark, compiled) -> None:
             "steps_per_fit": STEPS,
             "bare_sec": times["bare"][first:],
             "harness_sec": times["harness"][first:],
-            "overhead": statistics.median(ratios) - 1.0,
+            "overhead": min(times["harness"][first:]) / min(times["bare"][first:]) - 1.0,
+            "overhead_median_ratio": statistics.median(ratios) - 1.0,
         }
     )
