@@ -126,6 +126,13 @@ def overlap_check(efficiency: float) -> Check:
     )
 
 
+def harness_overhead_check(backend: str, overhead: float) -> Check:
+    return Check(
+        overhead <= MAX_OVERHEAD,
+        f"harness overhead on {backend}: {overhead:+.2%} of a plain model.fit (needs <= {MAX_OVERHEAD:.0%})",
+    )
+
+
 def evaluate(results: list[BenchmarkResult]) -> list[GateResult | Check]:
     """Every check the benchmark results allow: the pipeline ratios, the overlap, each backend's overhead."""
     rates = rates_by_pipeline(results)
@@ -133,13 +140,7 @@ def evaluate(results: list[BenchmarkResult]) -> list[GateResult | Check]:
     overlap = overlap_efficiency(results)
     if overlap is not None:
         checks.append(overlap_check(overlap))
-    for backend, overhead in sorted(harness_overheads(results).items()):
-        checks.append(
-            Check(
-                overhead <= MAX_OVERHEAD,
-                f"harness overhead on {backend}: {overhead:+.2%} of a plain model.fit (needs <= {MAX_OVERHEAD:.0%})",
-            )
-        )
+    checks.extend(harness_overhead_check(b, o) for b, o in sorted(harness_overheads(results).items()))
     return checks
 
 

@@ -163,3 +163,49 @@ def test_a_gate_over_no_measurement_fails(tmp_path: Path) -> None:
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
     assert main(["gate", str(empty)]) == 1
+
+
+@pytest.mark.slow
+def test_the_overhead_gate_fails_on_a_harness_that_slows_every_step(
+    mnist_tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    """A step timer that costs 3 ms a step (on a ~10 ms CPU step) is measured as overhead and fails the gate."""
+    import keras
+
+    from bench.gate import harness_overhead_check
+    from bench.overhead import OverheadProbe, harness_callbacks
+    from bench.timing import StepTimer
+    from imgcls.pipelines import InputConfig, build_pipeline
+    from imgcls.workloads import get_workload
+
+    workload = get_workload("mnist")
+    config = InputConfig(
+        image_size=workload.image_size, channels=workload.channels, augment=workload.augment,
+        batch_size=workload.batch_size, seed=0,
+    )  # fmt: skip
+    dataset = build_pipeline("synthetic").train_data(mnist_tiny, config)
+    model = workload.build_model(workload.input_shape, 10)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)
+    stamp = StepTimer.on_train_batch_end
+
+    def slow_stamp(self, batch: int, logs: dict | None = None) -> None:  # noqa: ANN001
+        time.sleep(0.003)
+        stamp(self, batch, logs)
+
+    monkeypatch.setattr(StepTimer, "on_train_batch_end", slow_stamp)
+    probe = OverheadProbe(model, dataset, 20, lambda: harness_callbacks(20, workload.batch_size))
+    for _ in range(4):
+        probe.one_round()
+    check = harness_overhead_check(keras.backend.backend(), probe.summary()["overhead"])
+    assert not check.passed, check.line()
+
+
+def test_overhead_is_fastest_against_fastest_so_a_noisy_fit_cannot_fake_or_hide_it() -> None:
+    from bench.overhead import overhead_of
+
+    bare = [1.00, 1.01, 2.00, 1.00]  # one fit doubled by a busy machine
+    assert overhead_of(bare, [1.00, 1.00, 1.01, 1.00]) == pytest.approx(0.0)
+    assert overhead_of(bare, [1.10, 2.2, 1.11, 1.10]) == pytest.approx(0.10)  # a cost paid on every fit
+    with pytest.raises(ValueError, match="at least one fit"):
+        overhead_of([], [1.0])
