@@ -1,4 +1,4 @@
-"""`python -m bench run | matrix | scale | report | readme | gate | list | env`.
+"""`python -m bench run | matrix | scale | cache | report | readme | gate | list | env`.
 
 `build_parser()` stands apart so tests call `main([...])`. This module turns the argparse Namespace into a
 `RunConfig`; nothing else sees argparse. Bad input exits 2 with one line, never a traceback; an internal error
@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_scale_arguments(scale)
     _add_common(scale, "scaling records go to RESULTS/scaling.jsonl")
     scale.set_defaults(handler=commands.cmd_scale)
+
+    from bench.cachepays import add_cache_arguments
+
+    cache = subcommands.add_parser("cache", help="when caching decoded images pays: epoch times with and without it")
+    add_cache_arguments(cache)
+    _add_common(cache, "cache records go to RESULTS/cache.jsonl")
+    cache.set_defaults(handler=commands.cmd_cache)
 
     report = subcommands.add_parser("report", help="table every record in RESULTS/runs.jsonl")
     _add_common(report)

@@ -90,6 +90,12 @@ def cmd_scale(args: argparse.Namespace) -> int:
     return run_scale(args, check_results_dir(Path(args.results)))
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from bench.cachepays import run_cache
+
+    return run_cache(args, check_results_dir(Path(args.results)))
+
+
 def cmd_run_config(args: argparse.Namespace) -> int:
     from bench.runner import run_and_record
 

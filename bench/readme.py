@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from bench.cachepays import CACHE_FILE, cache_table, cache_text
 from bench.frame import records_frame
 from bench.records import RUNS_FILE, read_records
 from bench.scale import SCALING_FILE, scaling_table
@@ -88,7 +89,31 @@ def scaling_block(results_dir: Path) -> str:
     return tabulate(wide.reset_index(), headers="keys", tablefmt="github", showindex=False) + "\n"
 
 
-BLOCKS: dict[str, Callable[[Path], str]] = {"sample": sample_block, "gpu": gpu_block, "scaling": scaling_block}
+def cache_block(results_dir: Path) -> str:
+    """When the decode cache pays on this CPU: each cached row beside its uncached one, with the RAM it held."""
+    path = results_dir / CACHE_FILE
+    table = cache_table(read_records(path)) if path.exists() else pd.DataFrame()
+    if table.empty:
+        return "(no cache records yet)\n"
+    keep = [
+        "workload",
+        "pipeline",
+        "cache",
+        "images",
+        "epoch 1 img/s",
+        "later epochs img/s",
+        "RAM held MB",
+        "ahead from epoch",
+    ]
+    return cache_text(table, columns=keep) + "\n"
+
+
+BLOCKS: dict[str, Callable[[Path], str]] = {
+    "sample": sample_block,
+    "gpu": gpu_block,
+    "scaling": scaling_block,
+    "cache": cache_block,
+}
 
 
 def render(text: str, results_dir: Path) -> str:

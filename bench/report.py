@@ -1,6 +1,6 @@
 """Records -> the results document (markdown), report.csv and plots. Reads records only; never runs anything.
 
-The document is a pure function of the records (and the benchmark and scaling files beside them), so a test can
+The document is a pure function of the records (and the benchmark, scaling and cache files beside them), so a test can
 regenerate it and compare with what is committed. The tables themselves are `bench.tables`.
 """
 
@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from bench.analysis import analysis_text, service_scaling
 from bench.benchjson import benchmark_table
+from bench.cachepays import CACHE_FILE, cache_table, cache_text
 from bench.frame import records_frame
 from bench.records import ACCURACY_SUBFOLDER, RUNS_FILE, read_records
 from bench.scale import SCALING_FILE, scaling_table, scaling_text
@@ -103,6 +104,18 @@ def build_report(
             f"`python -m bench scale` ({SCALING_FILE}): each point a fresh process pinned to that many cores; "
             "`@device` rows leave augmentation to the model (the host only decodes); `decode-only` is the "
             "hardware limit of reading and decoding the files.\n\n" + scaling_text(scaling)
+        )
+    cache_path = results_dir / CACHE_FILE
+    cache = cache_table(read_records(cache_path)) if cache_path.exists() else pd.DataFrame()
+    if not cache.empty:
+        sections.append(
+            "### When the decode cache pays, pipeline only\n\n"
+            f"`python -m bench cache` ({CACHE_FILE}): `tfdata` with `--cache off` and `--cache memory` (decoded, "
+            "resized uint8 images, reshuffled each epoch), full epochs, each variant in a fresh process. "
+            "**ahead from epoch**: the first epoch after which the cached run has spent no more time in all; "
+            "**cached data MB**: images x height x width x channels; **RAM held MB**: resident memory at the end "
+            "less that before the first batch (the cache, and every buffer and batch in flight).\n\n"
+            + cache_text(cache)
         )
     if benchmarks is None and (results_dir / BENCHMARKS_FILE).exists():
         benchmarks = results_dir / BENCHMARKS_FILE

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from bench.accuracy_report import build_accuracy_report
+from bench.cachepays import CACHE_FILE
 from bench.readme import BLOCK, render
 from bench.report import BENCHMARKS_FILE, build_report
 from bench.scale import SCALING_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
-RECORD_FILES = ["runs.jsonl", BENCHMARKS_FILE, SCALING_FILE]
+RECORD_FILES = ["runs.jsonl", BENCHMARKS_FILE, SCALING_FILE, CACHE_FILE]
 
 
 def _copy(names: list[str], source: Path, target: Path) -> None:

@@ -1,0 +1,221 @@
+"""`bench cache`: when caching decoded images pays -- pipeline-only epoch times with and without the cache, and the
+RAM the cache holds.
+
+`tfdata` with `cache=memory` (at decode: the decoded, resized uint8 images, reshuffled every epoch from memory)
+spends its first epoch filling the cache and its later epochs only augmenting; without the cache every epoch reads,
+decodes and resizes again. Each variant runs in a fresh process (so the RAM it holds is its own) and times `epochs`
+full epochs of its training stream, pipeline only. Records go to `RESULTS/cache.jsonl`; `cache_table` says, per
+place of augmentation, the epoch from which the cached run is ahead in total time and what RAM it took (resident
+memory at the end less that before the first batch: the cache, and every buffer and batch in flight).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.records import append_json_line, read_records
+from imgcls.errors import UserFacingError
+from imgcls.procs import tied_to_parent
+from imgcls.workloads import get_workload, list_workloads
+
+CACHE_FILE = "cache.jsonl"
+VARIANTS = ("off", "memory")  # the `cache` knob's values compared
+
+
+def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workload", default="imagenette", choices=list_workloads(), help="default imagenette")
+    parser.add_argument("--epochs", type=int, default=3, help="full epochs timed per variant (default 3, >= 2)")
+    parser.add_argument("--limit-train", type=int, default=None, help="use only the first N training examples")
+    parser.add_argument("--data", default="auto", help="data source (as for `bench run`)")
+    parser.add_argument("--data-dir", default=None, help="a data directory")
+    parser.add_argument(
+        "--augment-on",
+        default="host,device",
+        help="comma-separated: host, device (device: the pipeline only decodes; rows say @device)",
+    )
+
+
+def run_cache(args: argparse.Namespace, results_dir: Path) -> int:
+    """Runs each (place, cache) variant in its own process; prints the table; returns 0."""
+    if args.epochs < 2:
+        raise UserFacingError(f"--epochs {args.epochs}: the cache can only pay from a second epoch; use >= 2")
+    if args.limit_train is not None and args.limit_train < 1:
+        raise UserFacingError(f"--limit-train {args.limit_train}: expected a positive count")
+    places = [p.strip() for p in args.augment_on.split(",") if p.strip()]
+    if not places or set(places) - {"host", "device"}:
+        raise UserFacingError(f"--augment-on: expected host and/or device, got {args.augment_on!r}")
+    workload = get_workload(args.workload)
+    variants = [(place, cache) for place in places for cache in VARIANTS]
+    for done, (place, cache) in enumerate(variants, start=1):
+        label = f"tfdata{'' if place == 'host' else '@device'} cache={cache}"
+        print(f"variant {done}/{len(variants)}: {workload.name} {label}, {args.epochs} epochs...", file=sys.stderr)
+        payload = {
+            "workload": workload.name,
+            "cache": cache,
+            "augment_on": place,
+            "epochs": args.epochs,
+            "limit_train": args.limit_train,
+            "data": args.data,
+            "data_dir": args.data_dir,
+        }
+        completed = subprocess.run(
+            [sys.executable, "-m", "bench.cachepays", json.dumps(payload)],
+            capture_output=True,
+            text=True,
+            **tied_to_parent(),
+        )
+        if completed.returncode != 0:
+            tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"  FAILED: {tail}", file=sys.stderr)
+            continue
+        record = json.loads(completed.stdout.strip().splitlines()[-1])
+        append_json_line(results_dir / CACHE_FILE, record)
+        rates = ", ".join(f"{record['epoch_images'] / s:,.0f}" for s in record["epoch_sec"])
+        print(f"  img/s per epoch: {rates}; RAM held {record['held_mb']:,.0f} MB", file=sys.stderr)
+    print(cache_text(cache_table(read_records(results_dir / CACHE_FILE))))
+    print(f"records in {results_dir / CACHE_FILE}")
+    return 0
+
+
+def pays_from_epoch(off_sec: list[float], cached_sec: list[float]) -> int | None:
+    """The first epoch (1-based) after which the cached run has spent no more time in all than the uncached one;
+    None when it never catches up within the epochs measured."""
+    spent_off = spent_cached = 0.0
+    for epoch, (off, cached) in enumerate(zip(off_sec, cached_sec, strict=False), start=1):
+        spent_off, spent_cached = spent_off + off, spent_cached + cached
+        if spent_cached <= spent_off:
+            return epoch
+    return None
+
+
+def cache_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per (workload, data, place): the uncached and cached rows, their first-epoch and later-epoch rates, the RAM
+    each held, and for the cached row the epoch from which it is ahead and its later-epoch speed-up."""
+    frame = pd.DataFrame(records)
+    if frame.empty:
+        return frame
+    frame = frame.drop_duplicates(["workload", "data_source", "augment_on", "cache"], keep="last")
+    rows = []
+    for (workload, data, place), group in frame.groupby(["workload", "data_source", "augment_on"], sort=False):
+        by_cache = {row["cache"]: row for _, row in group.iterrows()}
+        off = by_cache.get("off")
+        for cache in VARIANTS:
+            if cache not in by_cache:
+                continue
+            row = by_cache[cache]
+            later = pd.Series(row["epoch_sec"][1:]).median()
+            later_off = pd.Series(off["epoch_sec"][1:]).median() if off is not None else None
+            pays = pays_from_epoch(off["epoch_sec"], row["epoch_sec"]) if off is not None else None
+            cached = cache != "off"
+            rows.append(
+                {
+                    "workload": workload,
+                    "data": data,
+                    "pipeline": "tfdata" if place == "host" else "tfdata@device",
+                    "cache": cache,
+                    "images": row["train_examples"],
+                    "epoch 1 img/s": row["epoch_images"] / row["epoch_sec"][0],
+                    "later epochs img/s": row["epoch_images"] / later,
+                    "later speed-up": later_off / later if cached and later_off else None,
+                    "cached data MB": row["cached_mb"] if cached else None,
+                    "RAM held MB": row["held_mb"],
+                    "ahead from epoch": (str(pays) if pays is not None else f"not within {len(row['epoch_sec'])}")
+                    if cached and off is not None
+                    else None,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def cache_text(table: pd.DataFrame, columns: list[str] | None = None) -> str:
+    """`cache_table` as markdown, numbers spelled for reading; `columns` picks and orders the columns shown."""
+    from tabulate import tabulate
+
+    if table.empty:
+        return "no cache records"
+
+    def text(value: Any, form: str) -> str:
+        return "-" if value is None or (isinstance(value, float) and pd.isna(value)) else format(value, form)
+
+    shown = table.copy()
+    for column in ("epoch 1 img/s", "later epochs img/s", "cached data MB", "RAM held MB"):
+        shown[column] = [text(v, ",.0f") for v in shown[column]]
+    shown["later speed-up"] = [text(v, ".2f") + ("x" if text(v, "") != "-" else "") for v in shown["later speed-up"]]
+    shown["ahead from epoch"] = [text(v, "") for v in shown["ahead from epoch"]]
+    shown = shown[columns] if columns else shown
+    return tabulate(shown, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
+
+
+# ---- one variant, in its own process ---------------------------------------------------------------------------
+def resident_mb() -> float | None:
+    """This process's resident memory now (Linux `/proc/self/statm`); None elsewhere."""
+    try:
+        resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure_variant(payload: dict[str, Any]) -> dict[str, Any]:
+    """Times `epochs` full epochs of `tfdata` with the given cache, pipeline only; RAM held is the resident memory
+    at the end less that before the first batch."""
+    from bench.process import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from bench.environment import environment
+    from bench.inputs import inputs_for
+    from imgcls.data import load_dataset
+    from imgcls.pipelines import build_pipeline
+
+    workload = get_workload(payload["workload"])
+    data = load_dataset(workload.dataset, payload["data"], payload["data_dir"]).limit(payload["limit_train"], None)
+    config = inputs_for(
+        workload.augment,
+        data,
+        image_size=workload.image_size,
+        channels=workload.channels,
+        batch_size=workload.batch_size,
+        seed=0,
+        augment_on=payload["augment_on"],
+    ).config
+    pipeline = build_pipeline("tfdata", cache=payload["cache"])
+    steps = len(data.train) // config.batch_size
+    if steps < 1:
+        raise UserFacingError(f"{len(data.train)} training examples make no full batch of {config.batch_size}")
+    dataset = pipeline.train_data(data, config)
+    before = resident_mb()
+    iterator = iter(dataset)
+    stamps = [time.perf_counter()]
+    for _ in range(int(payload["epochs"])):
+        for _ in range(steps):
+            next(iterator)
+        stamps.append(time.perf_counter())
+    after = resident_mb()
+    height, width = config.image_size
+    return {
+        **payload,
+        "epoch_sec": [b - a for a, b in zip(stamps, stamps[1:], strict=False)],
+        "epoch_images": steps * config.batch_size,
+        "train_examples": len(data.train),
+        "cached_mb": len(data.train) * height * width * config.channels / 2**20,  # uint8 at the decoded size
+        "held_mb": after - before if before is not None and after is not None else None,
+        "options": pipeline.options(),
+        "data_kind": data.kind,
+        "data_source": data.source,
+        "image_size": list(config.image_size),
+        "batch_size": config.batch_size,
+        "env": environment(),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_variant(json.loads(sys.argv[1])), default=str))
