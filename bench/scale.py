@@ -3,7 +3,9 @@
 Each point (pipeline x core count) runs in a fresh process pinned to the first N cores (`sched_setaffinity`, set
 before TensorFlow starts, so its thread pools size themselves to N) with tf.data's private thread pool and TF's
 intra-op pool set to N and ImageDataGenerator given N workers. Beside the pipelines, the JPEG decode alone (read +
-decode, no resize, uint8) is timed at each point: the hardware limit a JPEG pipeline can approach. Records go to
+decode, no resize, uint8) is timed at each point: the hardware limit a JPEG pipeline can approach. `--vary KNOB=V1,V2`
+adds a row per value of one knob (thread budgets: `private_threadpool=off,1,4`, `max_intra_op=1`, ...), the value
+given winning over the sizes set per point. Records go to
 `RESULTS/scaling.jsonl`, one line per point; `scaling_table` turns them into rates and efficiency vs linear.
 """
 
@@ -69,6 +71,39 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated: host, device (device: the pipeline only decodes; rows say @device)",
     )
     parser.add_argument("--no-decode-limit", action="store_true", help="skip the decode-only row")
+    parser.add_argument(
+        "--vary",
+        type=_vary_arg,
+        default=None,
+        metavar="KNOB=V1,V2",
+        help="also one row per value of a pipeline knob, e.g. private_threadpool=off,1,4 (pipelines with the knob)",
+    )
+
+
+def _vary_arg(text: str) -> tuple[str, list[str]]:
+    knob, _, values = text.partition("=")
+    listed = [v.strip() for v in values.split(",") if v.strip()]
+    if not knob.strip() or not listed:
+        raise argparse.ArgumentTypeError(f"expected KNOB=V1,V2,..., got {text!r}")
+    return knob.strip(), listed
+
+
+def _varied_rows(pipelines: list[str], places: list[str], vary: tuple[str, list[str]]) -> list[tuple]:
+    """(pipeline, place, {knob: value}) for every pipeline that has the knob, each value checked up front.
+
+    Raises:
+        UserFacingError: no listed pipeline has the knob, or a value does not parse.
+    """
+    knob, values = vary
+    having = [name for name in pipelines if knob in {k.name for k in get_pipeline_spec(name).knobs}]
+    if not having:
+        raise UserFacingError(f"--vary: none of {', '.join(pipelines)} has a knob {knob!r}")
+    for value in values:
+        try:
+            get_pipeline_spec(having[0]).options_with({knob: value})
+        except ValueError as err:
+            raise UserFacingError(f"--vary {knob}={value}: {getattr(err, 'reason', err)}") from None
+    return [(name, place, {knob: value}) for name in having for value in values for place in places]
 
 
 def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
@@ -85,19 +120,21 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
     places = [p.strip() for p in args.augment_on.split(",") if p.strip()]
     if not places or set(places) - {"host", "device"}:
         raise UserFacingError(f"--augment-on: expected host and/or device, got {args.augment_on!r}")
-    rows = [(name, place) for name in pipelines for place in places]
-    rows += [] if args.no_decode_limit else [(DECODE_ONLY, "host")]
+    rows: list[tuple] = [(name, place, {}) for name in pipelines for place in places]
+    rows += _varied_rows(pipelines, places, args.vary) if args.vary else []
+    rows += [] if args.no_decode_limit else [(DECODE_ONLY, "host", {})]
     total = len(rows) * len(cores)
     done = 0
     for n in cores:
-        for name, place in rows:
+        for name, place, overrides in rows:
             done += 1
-            label = name if place == "host" else f"{name}@device"
+            label = point_label(name, place, overrides)
             print(f"point {done}/{total}: {workload.name} {label} on {n} core(s)...", file=sys.stderr, flush=True)
             payload = {
                 "workload": workload.name,
                 "pipeline": name,
                 "augment_on": place,
+                "overrides": overrides,
                 "cores": n,
                 "batches": args.batches,
                 "data": args.data,
@@ -122,15 +159,23 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
     return 0
 
 
+def point_label(pipeline: str, place: str, overrides: dict[str, str] | None) -> str:
+    """`tfdata`, `tfdata@device`, `tfdata [private_threadpool=1]`: the row a point belongs to."""
+    label = pipeline if place == "host" else f"{pipeline}@device"
+    knobs = ",".join(f"{k}={v}" for k, v in (overrides if isinstance(overrides, dict) else {}).items())
+    return f"{label} [{knobs}]" if knobs else label
+
+
 def scaling_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Latest rate per (workload, data, pipeline, cores); efficiency = rate / (cores x rate at the fewest cores)."""
     frame = pd.DataFrame(records)
     if frame.empty:
         return frame
-    if "augment_on" not in frame:
-        frame["augment_on"] = "host"
-    pairs = zip(frame["pipeline"], frame["augment_on"], strict=True)
-    frame["pipeline"] = [name if place == "host" else f"{name}@device" for name, place in pairs]
+    frame["augment_on"] = frame["augment_on"].fillna("host") if "augment_on" in frame else "host"  # older records
+    if "overrides" not in frame:
+        frame["overrides"] = None
+    points = zip(frame["pipeline"], frame["augment_on"], frame["overrides"], strict=True)
+    frame["pipeline"] = [point_label(*point) for point in points]
     frame = frame.drop_duplicates(["workload", "data_source", "pipeline", "cores"], keep="last")
     rows = []
     for (workload, data, pipeline), group in frame.groupby(["workload", "data_source", "pipeline"], sort=False):
@@ -204,6 +249,7 @@ def measure_point(payload: dict[str, Any]) -> dict[str, Any]:
         overrides = {"workers": cores} if spec.role == BASELINE and "workers" in knobs else {}
         if "private_threadpool" in knobs:
             overrides["private_threadpool"] = cores
+        overrides.update(payload.get("overrides") or {})  # a varied knob wins over the sizes set here
         pipeline = build_pipeline(name, **overrides)
         dataset, options = pipeline.train_data(data, config), pipeline.options()
     iterator = iter(dataset)
