@@ -163,7 +163,10 @@ def step_time_figure(records: list[dict[str, Any]]) -> plt.Figure:
 
 
 def scaling_figure(table: pd.DataFrame) -> plt.Figure:
-    """Pipeline-only images/s against cores (log-log), with the linear extrapolation of each row's first point."""
+    """Pipeline-only images/s against cores (log-log), with the linear extrapolation of each row's first point.
+    Pipelines at their defaults only: `--vary` rows are a table's job."""
+    if "knobs" in table:
+        table = table[table["knobs"] == ""]
     groups = list(dict.fromkeys(zip(table["workload"], table["data"], strict=True)))
     fig, axes = _grid(len(groups), width=5.0, height=4.2)
     for ax, (workload, data) in zip(axes, groups, strict=False):

@@ -67,8 +67,7 @@ def gpu_block(results_dir: Path) -> str:
     return f"Measured on {machine} ([results/gpu](results/gpu/README.md)):\n\n{table_text}\n"
 
 
-def scaling_block(results_dir: Path) -> str:
-    """Pipeline-only images/s against cores, every place scaling was measured, one column per core count."""
+def _scaling_frames(results_dir: Path) -> list[pd.DataFrame]:
     frames = []
     for where in (results_dir, results_dir / GPU_FOLDER):
         path = where / SCALING_FILE
@@ -77,16 +76,40 @@ def scaling_block(results_dir: Path) -> str:
             env = read_records(path)[0].get("env", {})
             table["machine"] = f"{env.get('cpu_cores')}-core {'GPU machine' if env.get('gpu_name') else 'CPU'}"
             frames.append(table)
-    if not frames:
-        return "(no scaling records yet)\n"
-    table = pd.concat(frames)
-    # One row per (machine, workload, pipeline): each cell is one measured point, never an average across workloads.
+    return frames
+
+
+def _by_cores(table: pd.DataFrame) -> str:
     wide = table.pivot_table(
         index=["machine", "workload", "pipeline"], columns="cores", values="img/s", aggfunc="first", sort=False
     )
     wide = wide.map(lambda v: "-" if pd.isna(v) else f"{v:,.0f}")
     wide.columns = [f"{c} cores" for c in wide.columns]
     return tabulate(wide.reset_index(), headers="keys", tablefmt="github", showindex=False) + "\n"
+
+
+def scaling_block(results_dir: Path) -> str:
+    """Pipeline-only images/s against cores, every place scaling was measured, one column per core count; each
+    pipeline at its defaults."""
+    frames = _scaling_frames(results_dir)
+    if not frames:
+        return "(no scaling records yet)\n"
+    table = pd.concat(frames)
+    # One row per (machine, workload, pipeline): each cell is one measured point, never an average across workloads.
+    return _by_cores(table[table["knobs"] == ""])
+
+
+def thread_knobs_block(results_dir: Path) -> str:
+    """The `--vary` rows (thread budgets and parallelism) beside the default row of their pipeline and workload."""
+    frames = _scaling_frames(results_dir)
+    table = pd.concat(frames) if frames else pd.DataFrame()
+    if table.empty or not (table["knobs"] != "").any():
+        return "(no `bench scale --vary` records yet)\n"
+    varied = table[table["knobs"] != ""]
+    varied_bases = set(zip(varied["machine"], varied["workload"], varied["base"], strict=True))
+    keys = zip(table["machine"], table["workload"], table["pipeline"], strict=True)
+    default = table[(table["knobs"] == "") & pd.Series([key in varied_bases for key in keys], index=table.index)]
+    return _by_cores(pd.concat([default, varied]))
 
 
 def cache_block(results_dir: Path) -> str:
@@ -113,6 +136,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "gpu": gpu_block,
     "scaling": scaling_block,
     "cache": cache_block,
+    "thread-knobs": thread_knobs_block,
 }
 
 

@@ -167,18 +167,28 @@ def point_label(pipeline: str, place: str, overrides: dict[str, str] | None) -> 
 
 
 def scaling_table(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Latest rate per (workload, data, pipeline, cores); efficiency = rate / (cores x rate at the fewest cores)."""
+    """Latest rate per (workload, data, pipeline, cores); efficiency = rate / (cores x rate at the fewest cores).
+
+    Rows keep the order in which their pipeline first appears in the records (a rerun replaces a point in place);
+    `knobs` says which knob a `--vary` row sets ("" for the pipeline's defaults), `base` the row it varies.
+    """
     frame = pd.DataFrame(records)
     if frame.empty:
         return frame
     frame["augment_on"] = frame["augment_on"].fillna("host") if "augment_on" in frame else "host"  # older records
     if "overrides" not in frame:
         frame["overrides"] = None
+    frame["pipeline_name"] = frame["pipeline"]
     points = zip(frame["pipeline"], frame["augment_on"], frame["overrides"], strict=True)
     frame["pipeline"] = [point_label(*point) for point in points]
-    frame = frame.drop_duplicates(["workload", "data_source", "pipeline", "cores"], keep="last")
+    frame["base"] = [point_label(p, a, None) for p, a in zip(frame["pipeline_name"], frame["augment_on"], strict=True)]
+    frame["knobs"] = [point_label("", "host", o).strip(" []") for o in frame["overrides"]]
+    keys = ["workload", "data_source", "pipeline"]
+    first_seen = {key: i for i, key in reversed(list(enumerate(zip(*(frame[k] for k in keys), strict=True))))}
+    frame = frame.drop_duplicates([*keys, "cores"], keep="last")
     rows = []
-    for (workload, data, pipeline), group in frame.groupby(["workload", "data_source", "pipeline"], sort=False):
+    groups = sorted(frame.groupby(keys, sort=False), key=lambda item: first_seen[item[0]])
+    for (workload, data, pipeline), group in groups:
         group = group.sort_values("cores")
         base_cores, base_rate = group["cores"].iloc[0], group["images_per_sec"].iloc[0]
         for _, row in group.iterrows():
@@ -188,6 +198,8 @@ def scaling_table(records: list[dict[str, Any]]) -> pd.DataFrame:
                     "workload": workload,
                     "data": data,
                     "pipeline": pipeline,
+                    "knobs": row["knobs"],
+                    "base": row["base"],
                     "cores": int(row["cores"]),
                     "img/s": row["images_per_sec"],
                     "img/s per core": row["images_per_sec"] / row["cores"],
@@ -202,7 +214,7 @@ def scaling_text(table: pd.DataFrame) -> str:
 
     if table.empty:
         return "no scaling records"
-    shown = table.copy()
+    shown = table.drop(columns=["knobs", "base"])
     shown["img/s"] = shown["img/s"].map(lambda v: f"{v:,.0f}")
     shown["img/s per core"] = shown["img/s per core"].map(lambda v: f"{v:,.0f}")
     shown["efficiency vs linear"] = shown["efficiency vs linear"].map(lambda v: f"{v:.0%}")
