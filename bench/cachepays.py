@@ -3,7 +3,8 @@ RAM the cache holds.
 
 `tfdata` with `cache=memory` (at decode: the decoded, resized uint8 images, reshuffled every epoch from memory)
 spends its first epoch filling the cache and its later epochs only augmenting; without the cache every epoch reads,
-decodes and resizes again. Each variant runs in a fresh process (so the RAM it holds is its own) and times `epochs`
+decodes and resizes again. The baseline (`idg`) is timed the same way beside them, so `x idg` is a ratio measured in
+one run. Each variant runs in a fresh process (so the RAM it holds is its own) and times `epochs`
 full epochs of its training stream, pipeline only. Records go to `RESULTS/cache.jsonl`; `cache_table` says, per
 place of augmentation, the epoch from which the cached run is ahead in total time and what RAM it took (resident
 memory at the end less that before the first batch: the cache, and every buffer and batch in flight).
@@ -24,11 +25,17 @@ import pandas as pd
 
 from bench.records import append_json_line, read_records
 from imgcls.errors import UserFacingError
+from imgcls.pipelines import BASELINE, get_pipeline_spec, pipelines_with_role
 from imgcls.procs import tied_to_parent
 from imgcls.workloads import get_workload, list_workloads
 
 CACHE_FILE = "cache.jsonl"
+CANDIDATE_PIPELINE = "tfdata"  # the pipeline whose `cache` knob is compared
 VARIANTS = ("off", "memory")  # the `cache` knob's values compared
+
+
+def _label(pipeline: str, place: str) -> str:
+    return pipeline if place == "host" else f"{pipeline}@device"
 
 
 def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +49,7 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
         default="host,device",
         help="comma-separated: host, device (device: the pipeline only decodes; rows say @device)",
     )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the ImageDataGenerator row")
 
 
 def run_cache(args: argparse.Namespace, results_dir: Path) -> int:
@@ -54,12 +62,15 @@ def run_cache(args: argparse.Namespace, results_dir: Path) -> int:
     if not places or set(places) - {"host", "device"}:
         raise UserFacingError(f"--augment-on: expected host and/or device, got {args.augment_on!r}")
     workload = get_workload(args.workload)
-    variants = [(place, cache) for place in places for cache in VARIANTS]
-    for done, (place, cache) in enumerate(variants, start=1):
-        label = f"tfdata{'' if place == 'host' else '@device'} cache={cache}"
+    (baseline,) = pipelines_with_role(BASELINE)
+    variants = [] if args.no_baseline else [(baseline, "host", "off")]
+    variants += [(CANDIDATE_PIPELINE, place, cache) for place in places for cache in VARIANTS]
+    for done, (pipeline, place, cache) in enumerate(variants, start=1):
+        label = _label(pipeline, place) + (f" cache={cache}" if pipeline == CANDIDATE_PIPELINE else "")
         print(f"variant {done}/{len(variants)}: {workload.name} {label}, {args.epochs} epochs...", file=sys.stderr)
         payload = {
             "workload": workload.name,
+            "pipeline": pipeline,
             "cache": cache,
             "augment_on": place,
             "epochs": args.epochs,
@@ -98,42 +109,54 @@ def pays_from_epoch(off_sec: list[float], cached_sec: list[float]) -> int | None
 
 
 def cache_table(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per (workload, data, place): the uncached and cached rows, their first-epoch and later-epoch rates, the RAM
-    each held, and for the cached row the epoch from which it is ahead and its later-epoch speed-up."""
+    """Per (workload, data): the baseline row, then per place the uncached and cached `tfdata` rows -- first-epoch
+    and later-epoch rates, later epochs against the baseline's (`x idg`), the RAM each held, and for a cached row
+    the epoch from which it is ahead of its uncached one and its later-epoch speed-up."""
     frame = pd.DataFrame(records)
     if frame.empty:
         return frame
-    frame = frame.drop_duplicates(["workload", "data_source", "augment_on", "cache"], keep="last")
+    frame["pipeline"] = frame["pipeline"].fillna(CANDIDATE_PIPELINE) if "pipeline" in frame else CANDIDATE_PIPELINE
+    frame = frame.drop_duplicates(["workload", "data_source", "pipeline", "augment_on", "cache"], keep="last")
     rows = []
-    for (workload, data, place), group in frame.groupby(["workload", "data_source", "augment_on"], sort=False):
-        by_cache = {row["cache"]: row for _, row in group.iterrows()}
-        off = by_cache.get("off")
-        for cache in VARIANTS:
-            if cache not in by_cache:
-                continue
-            row = by_cache[cache]
-            later = pd.Series(row["epoch_sec"][1:]).median()
-            later_off = pd.Series(off["epoch_sec"][1:]).median() if off is not None else None
-            pays = pays_from_epoch(off["epoch_sec"], row["epoch_sec"]) if off is not None else None
-            cached = cache != "off"
-            rows.append(
-                {
-                    "workload": workload,
-                    "data": data,
-                    "pipeline": "tfdata" if place == "host" else "tfdata@device",
-                    "cache": cache,
-                    "images": row["train_examples"],
-                    "epoch 1 img/s": row["epoch_images"] / row["epoch_sec"][0],
-                    "later epochs img/s": row["epoch_images"] / later,
-                    "later speed-up": later_off / later if cached and later_off else None,
-                    "cached data MB": row["cached_mb"] if cached else None,
-                    "RAM held MB": row["held_mb"],
-                    "ahead from epoch": (str(pays) if pays is not None else f"not within {len(row['epoch_sec'])}")
-                    if cached and off is not None
-                    else None,
-                }
-            )
+    for (workload, data), group in frame.groupby(["workload", "data_source"], sort=False):
+        baseline = group[group["pipeline"] != CANDIDATE_PIPELINE]
+        baseline_later = _later_rate(baseline.iloc[-1]) if not baseline.empty else None
+        for _, row in baseline.iterrows():
+            rows.append(_row(workload, data, row, baseline_later, None))
+        candidate = group[group["pipeline"] == CANDIDATE_PIPELINE]
+        for _place, by_place in candidate.groupby("augment_on", sort=False):
+            by_cache = {row["cache"]: row for _, row in by_place.iterrows()}
+            for cache in VARIANTS:
+                if cache in by_cache:
+                    rows.append(_row(workload, data, by_cache[cache], baseline_later, by_cache.get("off")))
     return pd.DataFrame(rows)
+
+
+def _later_rate(row: Any) -> float:
+    """Images/s over the epochs after the first (median epoch time)."""
+    return row["epoch_images"] / pd.Series(row["epoch_sec"][1:]).median()
+
+
+def _row(workload: str, data: str, row: Any, baseline_later: float | None, off: Any) -> dict[str, Any]:
+    cached = row["pipeline"] == CANDIDATE_PIPELINE and row["cache"] != "off"
+    later = _later_rate(row)
+    pays = pays_from_epoch(off["epoch_sec"], row["epoch_sec"]) if cached and off is not None else None
+    return {
+        "workload": workload,
+        "data": data,
+        "pipeline": _label(row["pipeline"], row["augment_on"]),
+        "cache": row["cache"] if row["pipeline"] == CANDIDATE_PIPELINE else None,
+        "images": row["train_examples"],
+        "epoch 1 img/s": row["epoch_images"] / row["epoch_sec"][0],
+        "later epochs img/s": later,
+        "x idg": later / baseline_later if baseline_later else None,
+        "later speed-up": later / _later_rate(off) if cached and off is not None else None,
+        "cached data MB": row["cached_mb"] if cached else None,
+        "RAM held MB": row["held_mb"],
+        "ahead from epoch": (str(pays) if pays is not None else f"not within {len(row['epoch_sec'])}")
+        if cached and off is not None
+        else None,
+    }
 
 
 def cache_text(table: pd.DataFrame, columns: list[str] | None = None) -> str:
@@ -149,7 +172,9 @@ def cache_text(table: pd.DataFrame, columns: list[str] | None = None) -> str:
     shown = table.copy()
     for column in ("epoch 1 img/s", "later epochs img/s", "cached data MB", "RAM held MB"):
         shown[column] = [text(v, ",.0f") for v in shown[column]]
-    shown["later speed-up"] = [text(v, ".2f") + ("x" if text(v, "") != "-" else "") for v in shown["later speed-up"]]
+    for column in ("later speed-up", "x idg"):
+        shown[column] = [text(v, ".2f") + ("x" if text(v, "") != "-" else "") for v in shown[column]]
+    shown["cache"] = [text(v, "") for v in shown["cache"]]
     shown["ahead from epoch"] = [text(v, "") for v in shown["ahead from epoch"]]
     shown = shown[columns] if columns else shown
     return tabulate(shown, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
@@ -166,8 +191,8 @@ def resident_mb() -> float | None:
 
 
 def measure_variant(payload: dict[str, Any]) -> dict[str, Any]:
-    """Times `epochs` full epochs of `tfdata` with the given cache, pipeline only; RAM held is the resident memory
-    at the end less that before the first batch."""
+    """Times `epochs` full epochs of one pipeline alone (`tfdata` with the given cache, or the baseline); RAM held
+    is the resident memory at the end less that before the first batch."""
     from bench.process import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -187,7 +212,9 @@ def measure_variant(payload: dict[str, Any]) -> dict[str, Any]:
         seed=0,
         augment_on=payload["augment_on"],
     ).config
-    pipeline = build_pipeline("tfdata", cache=payload["cache"])
+    name = payload.get("pipeline", CANDIDATE_PIPELINE)
+    has_cache = "cache" in {k.name for k in get_pipeline_spec(name).knobs}
+    pipeline = build_pipeline(name, **({"cache": payload["cache"]} if has_cache else {}))
     steps = len(data.train) // config.batch_size
     if steps < 1:
         raise UserFacingError(f"{len(data.train)} training examples make no full batch of {config.batch_size}")

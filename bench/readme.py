@@ -125,6 +125,7 @@ def cache_block(results_dir: Path) -> str:
         "images",
         "epoch 1 img/s",
         "later epochs img/s",
+        "x idg",
         "RAM held MB",
         "ahead from epoch",
     ]

@@ -111,7 +111,8 @@ def build_report(
         sections.append(
             "### When the decode cache pays, pipeline only\n\n"
             f"`python -m bench cache` ({CACHE_FILE}): `tfdata` with `--cache off` and `--cache memory` (decoded, "
-            "resized uint8 images, reshuffled each epoch), full epochs, each variant in a fresh process. "
+            "resized uint8 images, reshuffled each epoch) beside `idg`, full epochs, each variant in a fresh process; "
+            "**x idg**: later epochs against idg's, measured in the same run. "
             "**ahead from epoch**: the first epoch after which the cached run has spent no more time in all; "
             "**cached data MB**: images x height x width x channels; **RAM held MB**: resident memory at the end "
             "less that before the first batch (the cache, and every buffer and batch in flight).\n\n"

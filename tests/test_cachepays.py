@@ -19,8 +19,9 @@ def test_the_cache_is_ahead_once_its_total_time_is_no_more() -> None:
     assert pays_from_epoch([5.0, 5.0, 5.0], [12.0, 4.9, 4.9]) is None  # never within the epochs measured
 
 
-def _record(place: str, cache: str, epoch_sec: list[float], held: float) -> dict:
+def _record(place: str, cache: str, epoch_sec: list[float], held: float, pipeline: str = "tfdata") -> dict:
     return {
+        "pipeline": pipeline,
         "workload": "imagenette",
         "data_source": "imagenette2-224",
         "augment_on": place,
@@ -36,6 +37,7 @@ def _record(place: str, cache: str, epoch_sec: list[float], held: float) -> dict
 
 def test_table_pairs_each_cached_row_with_the_uncached_one_of_its_place() -> None:
     records = [
+        _record("host", "off", [2.0, 2.0, 2.0], 30.0, pipeline="idg"),
         _record("host", "off", [1.0, 1.0, 1.0], 40.0),
         _record("host", "memory", [1.2, 0.25, 0.25], 190.0),
         _record("device", "off", [0.2, 0.2, 0.2], 20.0),
@@ -49,8 +51,10 @@ def test_table_pairs_each_cached_row_with_the_uncached_one_of_its_place() -> Non
     assert host["ahead from epoch"] == "2"
     assert table.loc[("tfdata@device", "memory")]["ahead from epoch"] == "not within 3"
     assert pd_isna(table.loc[("tfdata", "off")]["later speed-up"])
+    assert host["x idg"] == pytest.approx(8.0) and table.loc[("tfdata", "off")]["x idg"] == pytest.approx(2.0)
+    assert list(table.index.get_level_values("pipeline"))[0] == "idg"  # the baseline first
     text = cache_text(cache_table(records))
-    assert "4.00x" in text and "not within 3" in text and "nan" not in text
+    assert "4.00x" in text and "8.00x" in text and "not within 3" in text and "nan" not in text
 
 
 def pd_isna(value: object) -> bool:
@@ -90,10 +94,11 @@ def test_cache_command_records_each_variant_in_order(tmp_path: Path, capsys) -> 
     argv = ["cache", "--workload", "mnist", "--data", "generated", "--limit-train", "2048", "--epochs", "3"]
     assert main([*argv, "--augment-on", "host", "--results", str(tmp_path)]) == 0
     records = [json.loads(line) for line in (tmp_path / CACHE_FILE).read_text().splitlines()]
-    assert [(r["augment_on"], r["cache"]) for r in records] == [("host", "off"), ("host", "memory")]
+    rows = [(r["pipeline"], r["augment_on"], r["cache"]) for r in records]
+    assert rows == [("idg", "host", "off"), ("tfdata", "host", "off"), ("tfdata", "host", "memory")]
     for record in records:
         assert len(record["epoch_sec"]) == 3 and record["epoch_images"] == 2048 // 64 * 64
-        assert record["options"]["cache"] == record["cache"]
-    assert records[1]["cached_mb"] == pytest.approx(2048 * 28 * 28 / 2**20)
+    assert [r["options"].get("cache") for r in records] == [None, "off", "memory"]
+    assert records[2]["cached_mb"] == pytest.approx(2048 * 28 * 28 / 2**20)
     out = capsys.readouterr().out
     assert "| mnist" in out and "memory" in out
