@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,10 +22,10 @@ from typing import Any
 
 import pandas as pd
 
+from bench.points import add_places_argument, measure_in_fresh_process, parse_places
 from bench.records import append_json_line, read_records
 from imgcls.errors import UserFacingError
 from imgcls.pipelines import BASELINE, get_pipeline_spec, pipelines_with_role
-from imgcls.procs import tied_to_parent
 from imgcls.workloads import get_workload, list_workloads
 
 CACHE_FILE = "cache.jsonl"
@@ -44,11 +43,7 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit-train", type=int, default=None, help="use only the first N training examples")
     parser.add_argument("--data", default="auto", help="data source (as for `bench run`)")
     parser.add_argument("--data-dir", default=None, help="a data directory")
-    parser.add_argument(
-        "--augment-on",
-        default="host,device",
-        help="comma-separated: host, device (device: the pipeline only decodes; rows say @device)",
-    )
+    add_places_argument(parser, default="host,device")
     parser.add_argument("--no-baseline", action="store_true", help="skip the ImageDataGenerator row")
 
 
@@ -58,9 +53,7 @@ def run_cache(args: argparse.Namespace, results_dir: Path) -> int:
         raise UserFacingError(f"--epochs {args.epochs}: the cache can only pay from a second epoch; use >= 2")
     if args.limit_train is not None and args.limit_train < 1:
         raise UserFacingError(f"--limit-train {args.limit_train}: expected a positive count")
-    places = [p.strip() for p in args.augment_on.split(",") if p.strip()]
-    if not places or set(places) - {"host", "device"}:
-        raise UserFacingError(f"--augment-on: expected host and/or device, got {args.augment_on!r}")
+    places = parse_places(args.augment_on)
     workload = get_workload(args.workload)
     (baseline,) = pipelines_with_role(BASELINE)
     variants = [] if args.no_baseline else [(baseline, "host", "off")]
@@ -78,17 +71,9 @@ def run_cache(args: argparse.Namespace, results_dir: Path) -> int:
             "data": args.data,
             "data_dir": args.data_dir,
         }
-        completed = subprocess.run(
-            [sys.executable, "-m", "bench.cachepays", json.dumps(payload)],
-            capture_output=True,
-            text=True,
-            **tied_to_parent(),
-        )
-        if completed.returncode != 0:
-            tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-            print(f"  FAILED: {tail}", file=sys.stderr)
+        record = measure_in_fresh_process("bench.cachepays", payload)
+        if record is None:
             continue
-        record = json.loads(completed.stdout.strip().splitlines()[-1])
         append_json_line(results_dir / CACHE_FILE, record)
         rates = ", ".join(f"{record['epoch_images'] / s:,.0f}" for s in record["epoch_sec"])
         print(f"  img/s per epoch: {rates}; RAM held {record['held_mb']:,.0f} MB", file=sys.stderr)

@@ -25,6 +25,8 @@ import numpy as np
 
 from bench.progress import ProgressLine
 from bench.timing import StepTimer
+from imgcls.data.types import DataSet
+from imgcls.workloads import Workload
 
 Callbacks = Callable[[], list[keras.callbacks.Callback]]
 
@@ -44,6 +46,26 @@ class TrainSpan(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.seconds = time.perf_counter() - self._start
+
+
+def compiled_on_a_constant_batch(workload: Workload, data: DataSet) -> tuple[keras.Model, object, str]:
+    """`workload`'s model compiled on this process's backend's fast path (as `bench run` compiles it) and already
+    traced, with the ceiling pipeline's one constant batch from `data`: both sides of a probe then differ only in
+    callbacks. Returns (model, dataset, compile path)."""
+    from bench.backends import COMPILE_ARGS, get_backend
+    from imgcls.pipelines import CEILING, InputConfig, build_pipeline, pipelines_with_role
+
+    config = InputConfig(
+        image_size=workload.image_size, channels=workload.channels, augment=workload.augment,
+        batch_size=workload.batch_size, seed=0,
+    )  # fmt: skip
+    (ceiling,) = pipelines_with_role(CEILING)
+    dataset = build_pipeline(ceiling).train_data(data, config)
+    model = workload.build_model(workload.input_shape, 10)
+    compile_path = get_backend(keras.backend.backend()).default_compile
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", **COMPILE_ARGS[compile_path])
+    model.fit(dataset, epochs=1, steps_per_epoch=3, shuffle=False, verbose=0)  # trace outside the timed rounds
+    return model, dataset, compile_path
 
 
 def harness_callbacks(steps: int, batch_size: int) -> list[keras.callbacks.Callback]:

@@ -114,8 +114,7 @@ def thread_knobs_block(results_dir: Path) -> str:
 
 def cache_block(results_dir: Path) -> str:
     """When the decode cache pays on this CPU: each cached row beside its uncached one, with the RAM it held."""
-    path = results_dir / CACHE_FILE
-    table = cache_table(read_records(path)) if path.exists() else pd.DataFrame()
+    table = cache_table(read_records(results_dir / CACHE_FILE))
     if table.empty:
         return "(no cache records yet)\n"
     keep = [

@@ -96,8 +96,7 @@ def build_report(
                 "### tf.data service scaling\n\n"
                 + tabulate(scaling, headers="keys", tablefmt="github", showindex=False, floatfmt=",.0f", missingval="-")
             )
-    scaling_path = results_dir / SCALING_FILE
-    scaling = scaling_table(read_records(scaling_path)) if scaling_path.exists() else pd.DataFrame()
+    scaling = scaling_table(read_records(results_dir / SCALING_FILE))  # no file: no records, an empty table
     if not scaling.empty:
         sections.append(
             "### Core scaling, pipeline only\n\n"
@@ -105,8 +104,7 @@ def build_report(
             "`@device` rows leave augmentation to the model (the host only decodes); `decode-only` is the "
             "hardware limit of reading and decoding the files.\n\n" + scaling_text(scaling)
         )
-    cache_path = results_dir / CACHE_FILE
-    cache = cache_table(read_records(cache_path)) if cache_path.exists() else pd.DataFrame()
+    cache = cache_table(read_records(results_dir / CACHE_FILE))
     if not cache.empty:
         sections.append(
             "### When the decode cache pays, pipeline only\n\n"

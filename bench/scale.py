@@ -14,17 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.points import add_places_argument, measure_in_fresh_process, parse_places
 from bench.records import append_json_line, read_records
 from imgcls.errors import UserFacingError
 from imgcls.pipelines import BASELINE, get_pipeline_spec, list_pipelines
-from imgcls.procs import tied_to_parent
 from imgcls.workloads import get_workload, list_workloads
 
 SCALING_FILE = "scaling.jsonl"
@@ -65,11 +64,7 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", type=int, default=40, help="batches timed per point after 5 warm-up batches")
     parser.add_argument("--data", default="auto", help="data source (as for `bench run`)")
     parser.add_argument("--data-dir", default=None, help="a data directory")
-    parser.add_argument(
-        "--augment-on",
-        default="host",
-        help="comma-separated: host, device (device: the pipeline only decodes; rows say @device)",
-    )
+    add_places_argument(parser, default="host")
     parser.add_argument("--no-decode-limit", action="store_true", help="skip the decode-only row")
     parser.add_argument(
         "--vary",
@@ -117,9 +112,7 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
     cores = args.cores or core_counts(limit)
     if cores[-1] > limit:
         raise UserFacingError(f"--cores {cores[-1]}: this machine lets the process use {limit} cores")
-    places = [p.strip() for p in args.augment_on.split(",") if p.strip()]
-    if not places or set(places) - {"host", "device"}:
-        raise UserFacingError(f"--augment-on: expected host and/or device, got {args.augment_on!r}")
+    places = parse_places(args.augment_on)
     rows: list[tuple] = [(name, place, {}) for name in pipelines for place in places]
     rows += _varied_rows(pipelines, places, args.vary) if args.vary else []
     rows += [] if args.no_decode_limit else [(DECODE_ONLY, "host", {})]
@@ -140,17 +133,9 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
                 "data": args.data,
                 "data_dir": args.data_dir,
             }
-            completed = subprocess.run(
-                [sys.executable, "-m", "bench.scale", json.dumps(payload)],
-                capture_output=True,
-                text=True,
-                **tied_to_parent(),
-            )
-            if completed.returncode != 0:
-                tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-                print(f"  FAILED: {tail}", file=sys.stderr)
+            record = measure_in_fresh_process("bench.scale", payload)
+            if record is None:
                 continue
-            record = json.loads(completed.stdout.strip().splitlines()[-1])
             append_json_line(results_dir / SCALING_FILE, record)
             print(f"  {record['images_per_sec']:,.0f} img/s", file=sys.stderr)
     table = scaling_table(read_records(results_dir / SCALING_FILE))
@@ -159,10 +144,15 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
     return 0
 
 
+def _knobs_text(overrides: dict[str, str] | None) -> str:
+    """`private_threadpool=1` for a `--vary` point; "" for a point at the pipeline's defaults (or an older record)."""
+    return ",".join(f"{k}={v}" for k, v in (overrides if isinstance(overrides, dict) else {}).items())
+
+
 def point_label(pipeline: str, place: str, overrides: dict[str, str] | None) -> str:
     """`tfdata`, `tfdata@device`, `tfdata [private_threadpool=1]`: the row a point belongs to."""
     label = pipeline if place == "host" else f"{pipeline}@device"
-    knobs = ",".join(f"{k}={v}" for k, v in (overrides if isinstance(overrides, dict) else {}).items())
+    knobs = _knobs_text(overrides)
     return f"{label} [{knobs}]" if knobs else label
 
 
@@ -178,13 +168,11 @@ def scaling_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame["augment_on"] = frame["augment_on"].fillna("host") if "augment_on" in frame else "host"  # older records
     if "overrides" not in frame:
         frame["overrides"] = None
-    frame["pipeline_name"] = frame["pipeline"]
-    points = zip(frame["pipeline"], frame["augment_on"], frame["overrides"], strict=True)
-    frame["pipeline"] = [point_label(*point) for point in points]
-    frame["base"] = [point_label(p, a, None) for p, a in zip(frame["pipeline_name"], frame["augment_on"], strict=True)]
-    frame["knobs"] = [point_label("", "host", o).strip(" []") for o in frame["overrides"]]
+    frame["base"] = [point_label(p, a, None) for p, a in zip(frame["pipeline"], frame["augment_on"], strict=True)]
+    frame["knobs"] = [_knobs_text(o) for o in frame["overrides"]]
+    frame["pipeline"] = [f"{b} [{k}]" if k else b for b, k in zip(frame["base"], frame["knobs"], strict=True)]
     keys = ["workload", "data_source", "pipeline"]
-    first_seen = {key: i for i, key in reversed(list(enumerate(zip(*(frame[k] for k in keys), strict=True))))}
+    first_seen = {key: i for i, key in enumerate(dict.fromkeys(zip(*(frame[k] for k in keys), strict=True)))}
     frame = frame.drop_duplicates([*keys, "cores"], keep="last")
     rows = []
     groups = sorted(frame.groupby(keys, sort=False), key=lambda item: first_seen[item[0]])

@@ -173,20 +173,12 @@ def test_the_overhead_gate_fails_on_a_harness_that_slows_every_step(
     import keras
 
     from bench.gate import harness_overhead_check
-    from bench.overhead import OverheadProbe, harness_callbacks
+    from bench.overhead import OverheadProbe, compiled_on_a_constant_batch, harness_callbacks
     from bench.timing import StepTimer
-    from imgcls.pipelines import InputConfig, build_pipeline
     from imgcls.workloads import get_workload
 
     workload = get_workload("mnist")
-    config = InputConfig(
-        image_size=workload.image_size, channels=workload.channels, augment=workload.augment,
-        batch_size=workload.batch_size, seed=0,
-    )  # fmt: skip
-    dataset = build_pipeline("synthetic").train_data(mnist_tiny, config)
-    model = workload.build_model(workload.input_shape, 10)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(dataset, epochs=1, steps_per_epoch=2, shuffle=False, verbose=0)
+    model, dataset, _ = compiled_on_a_constant_batch(workload, mnist_tiny)
     stamp = StepTimer.on_train_batch_end
 
     def slow_stamp(self, batch: int, logs: dict | None = None) -> None:  # noqa: ANN001

@@ -14,10 +14,8 @@ import os
 import keras
 import pytest
 
-from bench.backends import COMPILE_ARGS, get_backend
-from bench.overhead import OverheadProbe, harness_callbacks
+from bench.overhead import OverheadProbe, compiled_on_a_constant_batch, harness_callbacks
 from imgcls.data.types import DataSet
-from imgcls.pipelines import InputConfig, build_pipeline
 from imgcls.workloads import get_workload
 
 STEPS = 40
@@ -26,20 +24,10 @@ STEPS = 40
 @pytest.fixture(scope="module")
 def compiled(bench_arrays: DataSet, bench_jpegs: DataSet):  # noqa: ANN201
     """One compiled model and its constant batch, shared by both sides so they differ only in callbacks."""
-    name = os.environ.get("IMGCLS_OVERHEAD_WORKLOAD", "mnist")
-    workload = get_workload(name)
+    workload = get_workload(os.environ.get("IMGCLS_OVERHEAD_WORKLOAD", "mnist"))
     data = bench_jpegs if workload.dataset == "imagenette" else bench_arrays
-    config = InputConfig(
-        image_size=workload.image_size, channels=workload.channels, augment=workload.augment,
-        batch_size=workload.batch_size, seed=0,
-    )  # fmt: skip
-    dataset = build_pipeline("synthetic").train_data(data, config)
-    model = workload.build_model(workload.input_shape, 10)
-    backend = keras.backend.backend()
-    compile_path = get_backend(backend).default_compile  # the backend's fast path, as `bench run` compiles
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", **COMPILE_ARGS[compile_path])
-    model.fit(dataset, epochs=1, steps_per_epoch=3, shuffle=False, verbose=0)  # compile outside the timed rounds
-    return model, dataset, workload, backend, compile_path
+    model, dataset, compile_path = compiled_on_a_constant_batch(workload, data)
+    return model, dataset, workload, keras.backend.backend(), compile_path
 
 
 def test_harness_overhead(benchmark, compiled) -> None:
