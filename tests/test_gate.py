@@ -214,3 +214,13 @@ def test_the_overhead_gate_fails_only_when_the_whole_interval_is_above_the_bound
     failed = harness_overhead_check("torch", 0.30, [0.25, 0.35])
     assert not failed.passed and "90% CI [+25.0%, +35.0%]" in failed.line()
     assert not harness_overhead_check("jax", 0.25).passed  # a file without an interval: the estimate decides
+
+
+def test_the_train_span_has_no_batch_hook_so_keras_dispatch_is_unchanged() -> None:
+    from keras.src.utils.python_utils import is_default
+
+    from bench.overhead import TrainSpan
+
+    span = TrainSpan()
+    for hook in ("on_batch_end", "on_train_batch_begin", "on_train_batch_end"):
+        assert is_default(getattr(span, hook)), hook

@@ -206,6 +206,28 @@ def test_two_epochs_of_the_same_images_differ_only_when_augmented(name: str, aug
         assert epoch_gap == 0.0 and within_gap == 0.0
 
 
+@pytest.mark.parametrize(("cache_at", "fresh"), [("decode", True), ("augment", False)])
+def test_a_memory_cache_at_decode_keeps_augmentation_fresh_each_epoch(cache_at: str, fresh: bool) -> None:
+    """`--cache memory` (at decode, what `bench cache` measures) holds decoded images, so every epoch is augmented
+    afresh; at `augment` the cache freezes the first epoch's augmentation -- the trade-off the knob names."""
+    spec = get_workload("cifar10").augment_spec("seed")
+    config = InputConfig(image_size=(32, 32), channels=3, augment=spec, batch_size=32, seed=1)
+    pipeline = build_pipeline("tfdata", cache="memory", cache_at=cache_at)
+    batches = _batches(pipeline, probe_arrays(), config, count=2).reshape(2, 32, 32, 32, 3)
+    epoch_gap = np.abs(batches[0] - batches[1]).mean() * 255
+    assert (epoch_gap > 1.0) if fresh else (epoch_gap == 0.0)
+
+
+def test_a_memory_cache_at_decode_reshuffles_every_epoch() -> None:
+    from tests.conftest import tiny_arrays
+
+    data = tiny_arrays("mnist", n_train=256, n_test=32)
+    config = InputConfig(image_size=(28, 28), channels=1, augment=get_workload("mnist").augment_spec("none"),
+                         batch_size=256, seed=0)  # fmt: skip
+    epochs = [labels.numpy() for _, labels in build_pipeline("tfdata", cache="memory").train_data(data, config).take(2)]
+    assert sorted(epochs[0]) == sorted(epochs[1]) and list(epochs[0]) != list(epochs[1])
+
+
 # ---- tf.data service -------------------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("augment", ["seed", "none"])

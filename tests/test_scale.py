@@ -68,3 +68,36 @@ def test_scale_runs_each_point_pinned_and_records_the_varied_rows(tmp_path: Path
     assert [r["options"]["private_threadpool"] for r in records] == [1, None, 2]  # default: pinned to the cores
     assert all(r["cores"] == 1 and r["images_per_sec"] > 0 for r in records)
     assert "tfdata [private_threadpool=2]" in capsys.readouterr().out
+
+
+def test_a_rerun_replaces_its_point_in_place_and_rows_keep_first_appearance_order() -> None:
+    def point(pipeline: str, cores: int, rate: float) -> dict:
+        return {"workload": "w", "data_source": "d", "pipeline": pipeline, "cores": cores, "images_per_sec": rate}
+
+    records = [point("idg", 1, 10.0), point("tfdata", 1, 50.0), point("idg", 1, 12.0)]
+    table = scaling_table(records)
+    assert list(table["pipeline"]) == ["idg", "tfdata"]
+    assert list(table["img/s"]) == [12.0, 50.0]
+
+
+def test_the_scaling_plot_draws_pipelines_at_their_defaults_only() -> None:
+    from bench.plots import scaling_figure
+
+    records = [
+        {"workload": "w", "data_source": "d", "pipeline": "tfdata", "cores": 1, "images_per_sec": 100.0},
+        {
+            "workload": "w", "data_source": "d", "pipeline": "tfdata", "cores": 1, "images_per_sec": 90.0,
+            "overrides": {"private_threadpool": "4"},
+        },
+    ]  # fmt: skip
+    figure = scaling_figure(scaling_table(records))
+    labels = [text.get_text() for ax in figure.axes for text in ax.get_legend().get_texts()]
+    assert labels == ["tfdata"]
+
+
+def test_a_point_that_fails_in_its_process_is_one_failed_line_and_no_record(capsys) -> None:  # noqa: ANN001
+    from bench.points import measure_in_fresh_process
+
+    assert measure_in_fresh_process("bench.scale", {"workload": "mnist"}) is None  # no `cores`: KeyError there
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("FAILED: KeyError") and len(err.splitlines()) == 1
