@@ -1,7 +1,7 @@
-"""`python -m bench`: the command line (bench.cli). Loads no framework until a command needs one."""
+"""`python -m bench`: the command line (bench.cli.parser). Loads no framework until a command needs one."""
 
 import sys
 
-from bench.cli import main
+from bench.cli.parser import main
 
 sys.exit(main())

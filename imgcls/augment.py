@@ -6,7 +6,8 @@ seed's `ImageDataGenerator` arguments, plus the resize and the final value prepr
 as one warp built from *the same matrix* `ImageDataGenerator.apply_affine_transform` builds (rotation @ shift @
 shear @ zoom, centred as IDG centres it), with the horizontal flip folded into the warp. All sample the same
 distributions, interpolate bilinearly and fill with the nearest pixel, so the same spec gives the same images for
-the same parameters and the same output statistics (checked in tests/test_augment.py and tests/test_same_work.py).
+the same parameters and the same output statistics (checked in tests/imgcls/test_augment.py and
+tests/imgcls/test_same_work.py).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import keras
 import pytest
 
 from bench.backends import get_backend, list_backends
-from bench.runner import run_and_record
+from bench.run.runner import run_and_record
 from imgcls.pipelines import InputConfig, build_pipeline
 from imgcls.workloads import get_workload, list_workloads
 from tests.conftest import SMALL_IMAGE_SIZE, tiny_config

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bench.cli import build_parser, main
+from bench.cli.parser import build_parser, main
 from bench.records import RUNS_FILE, read_records
-from bench.tables import table_text
+from bench.report.comparison import table_text
 from imgcls.options import knob, positive_int, validate
 from imgcls.pipelines import CANDIDATE, Pipeline, PipelineSpec, build_pipeline, register_pipeline
 from imgcls.pipelines.base import pipeline_registry

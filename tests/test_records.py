@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import bench.runner
+import bench.run.runner
 from bench.config import RunConfig, config_key
 from bench.environment import environment
 from bench.records import RUNS_FILE, RunRecord, append_record, read_records
-from bench.runner import new_record, run_and_record
+from bench.run.runner import new_record, run_and_record
 
 ENV_KEYS = {"python", "tensorflow", "keras", "numpy", "cpu_model", "cpu_cores", "git_commit", "taken_at"}
 
@@ -162,7 +162,7 @@ def test_failure_record_keeps_one_line_of_the_error_and_what_was_known(tmp_path:
         record.data_kind, record.data_source = "generated", "half way"  # filled before the failure
         raise RuntimeError("first line of the error\nsecond line with a traceback")
 
-    monkeypatch.setattr(bench.runner, "execute", failing_execute)
+    monkeypatch.setattr(bench.run.runner, "execute", failing_execute)
     with pytest.raises(RuntimeError, match="first line"):
         run_and_record(RunConfig(), tmp_path, run_id="cell-7")
     record = _only_record(tmp_path)
@@ -175,7 +175,7 @@ def test_an_interrupted_run_is_recorded_too(tmp_path: Path, monkeypatch) -> None
     def interrupted(config: RunConfig, record: RunRecord, data=None) -> RunRecord:  # noqa: ANN001
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bench.runner, "execute", interrupted)
+    monkeypatch.setattr(bench.run.runner, "execute", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_and_record(RunConfig(), tmp_path)
     record = _only_record(tmp_path)
@@ -186,7 +186,7 @@ def test_a_long_error_is_cut_to_500_characters(tmp_path: Path, monkeypatch) -> N
     def verbose(config: RunConfig, record: RunRecord, data=None) -> RunRecord:  # noqa: ANN001
         raise OSError("x" * 5000)
 
-    monkeypatch.setattr(bench.runner, "execute", verbose)
+    monkeypatch.setattr(bench.run.runner, "execute", verbose)
     with pytest.raises(OSError):
         run_and_record(RunConfig(), tmp_path)
     assert len(_only_record(tmp_path)["error"]) == 500
@@ -202,7 +202,7 @@ def test_a_completed_run_with_a_non_finite_measurement_is_still_recorded(
         setattr(record, field, value)
         return record
 
-    monkeypatch.setattr(bench.runner, "execute", measured)
+    monkeypatch.setattr(bench.run.runner, "execute", measured)
     run_and_record(RunConfig(), tmp_path)
     record = _only_record(tmp_path)
     assert record["train_images_per_sec"] == 100.0

@@ -1,6 +1,6 @@
 """The harness adds no overhead on any backend: its ceiling (`model.fit` with the step timer and the progress line
-on one constant batch) against a plain `model.fit` on the same compiled model, batch and backend (`bench.overhead`
-says how it is timed and estimated).
+on one constant batch) against a plain `model.fit` on the same compiled model, batch and backend
+(`bench.run.harness_overhead` says how it is timed and estimated).
 
 Runs under whichever Keras backend this process has (`KERAS_BACKEND`); CI runs this file once per backend and
 `python -m bench gate` fails when the harness costs more than 5% on any of them. The workload defaults to MNIST
@@ -14,7 +14,7 @@ import os
 import keras
 import pytest
 
-from bench.overhead import OverheadProbe, compiled_on_a_constant_batch, harness_callbacks
+from bench.run.harness_overhead import OverheadProbe, compiled_on_a_constant_batch, harness_callbacks
 from imgcls.data.types import DataSet
 from imgcls.workloads import get_workload
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import gatecases
+from bench.gate import cases as gatecases
 from imgcls.data.types import DataSet
 from imgcls.pipelines import InputConfig, build_pipeline
 from imgcls.workloads import get_workload

@@ -1,5 +1,5 @@
 """pytest-benchmark: the two renderings of the spec's warp on one batch (160 px, batch 32): the projective op and
-the row warp that tf.data takes for rotation-free matrices (the same samples; see tests/test_augment.py)."""
+the row warp that tf.data takes for rotation-free matrices (the same samples; see tests/imgcls/test_augment.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,170 @@
+"""What each `python -m bench` command does, given its parsed arguments (`bench.cli.parser` parses and dispatches).
+
+Handlers import what they need when they run: the CLI loads no framework before a run has chosen its backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.backends import get_backend
+from bench.config import RunConfig, check
+from bench.knobs import flag_of, knob_values
+from bench.paths import check_results_dir
+from imgcls.data import list_data_modes
+from imgcls.errors import UserFacingError
+from imgcls.options import OptionError
+from imgcls.pipelines import get_pipeline_spec, list_pipelines
+from imgcls.workloads import get_workload, list_workloads
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run's config from the flags, checked (no framework loaded yet).
+
+    Raises:
+        UserFacingError: a bad knob value (naming its flag), a knob the pipeline does not take, a backend that is
+            not installed.
+    """
+    try:
+        pipeline_options, run_fields = knob_values(args)
+    except OptionError as err:
+        raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
+    config = RunConfig(
+        workload=args.workload,
+        pipeline=args.pipeline,
+        pipeline_options=pipeline_options,
+        **run_fields,
+        data=args.data,
+        data_dir=args.data_dir,
+        limit_train=args.limit,
+        limit_test=args.limit_test,
+        augment=args.augment,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps,
+        warmup_steps=args.warmup_steps,
+        pipeline_batches=args.pipeline_batches,
+        ceiling_steps=args.ceiling_steps,
+        seed=args.seed,
+        weights=args.weights,
+        image_size=args.image_size,
+        target_accuracy=args.target_accuracy,
+        cpu_devices=args.cpu_devices,
+    )
+    try:
+        check(config)
+    except OptionError as err:  # an option the pipeline declares but the value does not parse
+        raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
+    return config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.run.runner import run_and_record
+
+    config = config_from_args(args)
+    results = check_results_dir(Path(args.results))  # before any data is loaded
+    record = run_and_record(config, results)
+    from bench.report.comparison import table_text
+
+    print(table_text([json.loads(record.to_json())]))
+    print(f"recorded run {record.run_id} in {results / 'runs.jsonl'} ({record.wall_sec:.1f} s)")
+    return 0
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from bench.sweep.matrix import load_sweep, run_matrix
+
+    sweep = load_sweep(args.spec, data_dir=args.data_dir)  # every cell checked before the first one starts
+    where = check_results_dir(sweep.records_dir(Path(args.results)))
+    failures = run_matrix(sweep, where, force=args.force, timeout_sec=args.cell_timeout)
+    how = "report --accuracy" if sweep.subfolder else "report"
+    print(f"records in {where / 'runs.jsonl'}; `python -m bench {how} --results {args.results}` tables them")
+    return 1 if failures else 0
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    from bench.sweep.core_scaling import run_scale
+
+    return run_scale(args, check_results_dir(Path(args.results)))
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from bench.sweep.cache_payoff import run_cache
+
+    return run_cache(args, check_results_dir(Path(args.results)))
+
+
+def cmd_run_config(args: argparse.Namespace) -> int:
+    from bench.run.runner import run_and_record
+
+    payload = json.loads(args.payload)
+    run_and_record(RunConfig.from_dict(payload["config"]), Path(args.results), run_id=payload.get("run_id"))
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from bench.gate.rules import run_gate
+
+    return run_gate([Path(p) for p in args.benchmark_json])
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    results = Path(args.results)
+    if args.accuracy:
+        from bench.report.accuracy_parity import build_accuracy_report
+
+        print(build_accuracy_report(results, plots=not args.no_plots))
+        plots = "" if args.no_plots else " and accuracy_vs_time.png"
+        print(f"\nwrote {results / 'accuracy.md'}, accuracy.csv{plots}")
+        return 0
+    from bench.report.document import build_report
+
+    text, _ = build_report(
+        results,
+        workload=args.workload,
+        benchmarks=Path(args.benchmarks) if args.benchmarks else None,
+        plots=not args.no_plots,
+        command=f"python -m bench report --results {args.results}",
+    )
+    print(text)
+    print(f"\nwrote {results / 'README.md'} and report.csv" + ("" if args.no_plots else " and plots"))
+    return 0
+
+
+def cmd_readme(args: argparse.Namespace) -> int:
+    from bench.report.readme_blocks import update_readme
+
+    changed = update_readme(Path(args.readme), Path(args.results))
+    print(f"{args.readme}: {'updated' if changed else 'already up to date'} from {args.results}/")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    print("workloads (default batch size, steps per epoch):")
+    for name in list_workloads():
+        w = get_workload(name)
+        steps = f"{w.steps_per_epoch} steps" if w.steps_per_epoch else "one pass"
+        print(f"  {name:18s} {w.description} (batch {w.batch_size}, {steps} per epoch)")
+    print("pipelines (role):")
+    for name in list_pipelines():
+        spec = get_pipeline_spec(name)
+        print(f"  {name:18s} [{spec.role}] {spec.description}")
+    print("backends (compile paths, default first):")
+    for name in ("tensorflow", "jax", "torch"):
+        backend = get_backend(name)
+        state = "installed" if backend.available() else f"not installed: {backend.install}"
+        print(f"  {name:18s} {', '.join(backend.compile_paths)} ({state})")
+    print("data sources:")
+    print(f"  {', '.join(list_data_modes())}")
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from bench.environment import environment
+    from bench.run.process_setup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    print(json.dumps(environment(), indent=2, sort_keys=True))
+    return 0

@@ -1,0 +1,211 @@
+"""`python -m bench run | matrix | scale | cache | report | readme | gate | list | env`.
+
+`build_parser()` stands apart so tests call `main([...])`. This module turns the argparse Namespace into a
+`RunConfig`; nothing else sees argparse. Bad input exits 2 with one line, never a traceback; an internal error
+exits 1 with one line (and its traceback with `-v`). Importing this module loads no framework: the backend of a
+run is chosen before Keras is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from typing import NoReturn
+
+from bench.cli import commands
+from bench.config import RunConfig
+from bench.knobs import add_knob_arguments
+from bench.paths import DEFAULT_RESULTS, REFERENCE_RESULTS
+from imgcls.data import list_data_modes
+from imgcls.data.locations import DATA_DIR_ENV
+from imgcls.errors import UserFacingError
+from imgcls.pipelines import list_pipelines
+from imgcls.workloads import list_workloads
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the problem and where to look, not 25 lines of usage first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = RunConfig()
+    parser.add_argument("--workload", default="mnist", choices=list_workloads(), help="what to train (default mnist)")
+    parser.add_argument("--pipeline", default="tfdata", choices=list_pipelines(), help="input pipeline")
+    parser.add_argument(
+        "--data",
+        default="auto",
+        choices=list_data_modes(),
+        help="data source; auto = the data directory if one is named (it must hold the data), else the Keras/tfds "
+        "caches, else generated data (labelled as such)",
+    )
+    parser.add_argument("--data-dir", default=None, help=f"a data directory (default ${DATA_DIR_ENV})")
+    parser.add_argument("--augment", default="seed", choices=["seed", "none"], help="augmentation spec")
+    parser.add_argument("--epochs", type=_positive_int, default=None, help="epochs (workload default)")
+    parser.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help="steps per epoch (workload default, see `bench list`; else one pass over the training split)",
+    )
+    parser.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (workload default)")
+    parser.add_argument(
+        "--warmup-steps", type=int, default=defaults.warmup_steps, help="steps left out of the steady state"
+    )
+    parser.add_argument(
+        "--pipeline-batches",
+        type=_positive_int,
+        default=defaults.pipeline_batches,
+        help=f"batches timed pipeline-only (default {defaults.pipeline_batches})",
+    )
+    parser.add_argument(
+        "--ceiling-steps",
+        type=int,
+        default=defaults.ceiling_steps,
+        help=f"steps of the model alone after training, 0 = skip (default {defaults.ceiling_steps})",
+    )
+    parser.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training examples")
+    parser.add_argument("--limit-test", type=_positive_int, default=None, help="use only the first N test examples")
+    parser.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and the backend (default 0)")
+    parser.add_argument(
+        "--target-accuracy", type=float, default=None, help="time-to-accuracy target (workload default)"
+    )
+    parser.add_argument("--weights", default=None, help="imagenette-vgg16 only: imagenet | none | PATH to an .h5 file")
+    parser.add_argument(
+        "--image-size", type=_positive_int, default=None, help="square image size override (image-file workloads)"
+    )
+    parser.add_argument(
+        "--cpu-devices", type=_positive_int, default=None, help="split the CPU into N logical devices (mirrored)"
+    )
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand's default must not undo a `-v` given before the subcommand.
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug details")
+
+
+def _add_common(parser: argparse.ArgumentParser, results_help: str = "results folder") -> None:
+    _add_verbose(parser)
+    parser.add_argument("--results", default=DEFAULT_RESULTS, help=f"{results_help} (default {DEFAULT_RESULTS}/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details and show tracebacks")
+    subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = subcommands.add_parser("run", help="train one workload through one pipeline and record it")
+    _add_run_arguments(run)
+    _add_common(run, "records go to RESULTS/runs.jsonl")
+    add_knob_arguments(run)
+    run.set_defaults(handler=commands.cmd_run)
+
+    matrix = subcommands.add_parser("matrix", help="run a TOML sweep, each cell in a fresh process (resumable)")
+    matrix.add_argument("spec", help="a spec file, or a shipped spec name: quick, full, accuracy, service, gpu")
+    _add_common(matrix)
+    matrix.add_argument("--data-dir", default=None, help=f"data directory for every cell (default ${DATA_DIR_ENV})")
+    matrix.add_argument("--force", action="store_true", help="rerun cells that are already recorded")
+    matrix.add_argument("--cell-timeout", type=float, default=3600, help="seconds before a cell is killed")
+    matrix.set_defaults(handler=commands.cmd_matrix)
+
+    from bench.sweep.core_scaling import add_scale_arguments
+
+    scale = subcommands.add_parser("scale", help="pipeline-only throughput against CPU cores (1, 2, 4, ... all)")
+    add_scale_arguments(scale)
+    _add_common(scale, "scaling records go to RESULTS/scaling.jsonl")
+    scale.set_defaults(handler=commands.cmd_scale)
+
+    from bench.sweep.cache_payoff import add_cache_arguments
+
+    cache = subcommands.add_parser("cache", help="when caching decoded images pays: epoch times with and without it")
+    add_cache_arguments(cache)
+    _add_common(cache, "cache records go to RESULTS/cache.jsonl")
+    cache.set_defaults(handler=commands.cmd_cache)
+
+    report = subcommands.add_parser("report", help="table every record in RESULTS/runs.jsonl")
+    _add_common(report)
+    report.add_argument("--workload", default=None, help="only this workload")
+    report.add_argument("--benchmarks", default=None, help="also table this pytest-benchmark JSON file")
+    report.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    report.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="accuracy parity and time-to-accuracy table (accuracy.md) from RESULTS/accuracy/runs.jsonl "
+        "(else RESULTS/runs.jsonl)",
+    )
+    report.set_defaults(handler=commands.cmd_report)
+
+    readme = subcommands.add_parser("readme", help="rewrite README.md's generated tables from the reference records")
+    readme.add_argument("--readme", default="README.md", help="the file to update (default README.md)")
+    readme.add_argument("--results", default=REFERENCE_RESULTS, help="reference records (default results/)")
+    _add_verbose(readme)
+    readme.set_defaults(handler=commands.cmd_readme)
+
+    cell = subcommands.add_parser("run-config", help=argparse.SUPPRESS)  # internal: one matrix cell
+    cell.add_argument("payload", help="JSON {config, run_id}")
+    _add_common(cell)
+    cell.set_defaults(handler=commands.cmd_run_config)
+
+    gate = subcommands.add_parser("gate", help="CI gate: pipeline ratios and harness overhead in pytest-benchmark JSON")
+    gate.add_argument("benchmark_json", nargs="+", help="files `pytest --benchmark-json=FILE` wrote")
+    _add_verbose(gate)
+    gate.set_defaults(handler=commands.cmd_gate)
+
+    listing = subcommands.add_parser("list", help="name the workloads, pipelines, backends and data sources")
+    _add_verbose(listing)
+    listing.set_defaults(handler=commands.cmd_list)
+
+    env = subcommands.add_parser("env", help="print the environment fingerprint")
+    _add_verbose(env)
+    env.set_defaults(handler=commands.cmd_env)
+    return parser
+
+
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    for noisy in ("PIL", "matplotlib", "absl", "h5py"):  # their debug output buries ours under -v
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    warnings.showwarning = _one_line_warnings
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return args.handler(args)
+    except UserFacingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted (a failure record was written)", file=sys.stderr)
+        return 130
+    except Exception as err:  # a run that failed half way: its failure record is written; one line here
+        if args.verbose:
+            raise
+        name = type(err).__name__
+        hint = "; lower --batch-size" if "ResourceExhausted" in name or "out of memory" in str(err).lower() else ""
+        first_line = (str(err).strip().splitlines() or [""])[0][:300]
+        print(f"error: run failed ({name}: {first_line}){hint}; details with -v", file=sys.stderr)
+        return 1

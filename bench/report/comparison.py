@@ -1,0 +1,164 @@
+"""The comparative table: one row per configuration, compared with its baseline and ceiling by role.
+
+One row per (workload, pipeline, knobs, augmentation, batch size, data); repeats are summarised by their median
+and the min-max spread of throughput. Each row is compared with the `baseline` row and the `ceiling` row (roles,
+not names) that share its workload, augmentation, batch size, data (kind and exact copy) and every knob that
+changes the training step (backend, compile path, precision, ...): a training knob never passes for a pipeline
+gain, and a ceiling measured on other data never becomes a denominator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from bench.knobs import knobs_label
+from bench.report.records_frame import DATA_KEYS, records_frame
+from imgcls.pipelines import BASELINE, CEILING
+
+ROW_KEYS = [
+    "workload", "pipeline", "role", "knobs_label", "model_label", "step_label", "input_label", "pipeline_label",
+    "backend",
+    *DATA_KEYS[1:],
+]  # fmt: skip
+MATCH_KEYS = [*DATA_KEYS, "model_label"]  # what a row shares with its baseline and its ceiling
+NOISE_FLOOR_PCT = 3.0  # run-to-run noise of a steady state on a shared machine, below which nothing is claimed
+ABOVE_CEILING = 1.05  # a fraction of the ceiling above this is flagged: two measurements disagree by noise
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: medians over repeats, speedup over the baseline, fraction of the ceiling."""
+    grouped = frame.groupby(ROW_KEYS, dropna=False, sort=False)
+    table = grouped.agg(
+        runs=("run_id", "count"),
+        images_per_sec=("train_images_per_sec", "median"),
+        images_per_sec_min=("train_images_per_sec", "min"),
+        images_per_sec_max=("train_images_per_sec", "max"),
+        step_ms_p50=("step_ms_p50", "median"),
+        step_ms_p95=("step_ms_p95", "median"),
+        pipeline_images_per_sec=("pipeline_images_per_sec", "median"),
+        val_accuracy=("val_accuracy", "median"),
+        peak_host_rss_mb=("peak_host_rss_mb", "max"),
+        gpu_peak_mem_mb=("gpu_peak_mem_mb", "max"),
+        gpu_peak_mem_nvml_mb=("gpu_peak_mem_nvml_mb", "max"),
+        gpu_util_mean_pct=("gpu_util_mean_pct", "median"),
+        window_steps=("window_steps", "median"),
+        input_bound_pct=("input_bound_pct", "median"),
+        ceiling_spread_pct=("ceiling_spread_pct", "median"),
+        slowest_stage=("slowest_stage", lambda v: v.mode().iloc[0] if v.notna().any() else None),
+        compile_sec_est=("compile_sec_est", "median"),
+    ).reset_index()
+
+    def reference(role: str) -> pd.Series:
+        rows = table[(table["role"] == role) & (table["pipeline_label"] == "default")]
+        return rows.groupby(MATCH_KEYS, dropna=False)["images_per_sec"].median()
+
+    baseline, ceiling = reference(BASELINE), reference(CEILING)
+
+    def lookup(series: pd.Series, row: pd.Series) -> float:
+        key = tuple(row[k] for k in MATCH_KEYS)
+        return float(series.get(key, np.nan)) if len(series) else np.nan
+
+    table["speedup_vs_baseline"] = table.apply(lambda r: r["images_per_sec"] / lookup(baseline, r), axis=1)
+    table["fraction_of_ceiling"] = table.apply(lambda r: r["images_per_sec"] / lookup(ceiling, r), axis=1)
+    return table
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
+
+
+def input_bound_text(pct: float | None, spread_pct: float | None) -> str:
+    """Input-bound % as a claim the measurement supports: below the ceiling's own noise it is `< noise (N%)`."""
+    if pct is None or (isinstance(pct, float) and np.isnan(pct)):
+        return "-"
+    noise = max(NOISE_FLOOR_PCT, 0.0 if spread_pct is None or np.isnan(spread_pct) else float(spread_pct))
+    return f"< noise ({noise:.0f}%)" if pct < noise else f"{pct:.0f}"
+
+
+def ceiling_fraction_text(fraction: float | None) -> str:
+    if fraction is None or np.isnan(fraction):
+        return "-"
+    return f"{fraction:.0%} (noise)" if fraction > ABOVE_CEILING else f"{fraction:.0%}"
+
+
+DISPLAY_COLUMNS = {
+    "workload": "workload",
+    "pipeline": "pipeline",
+    "knobs_label": "knobs",
+    "data": "data",
+    "batch_size": "batch",
+    "images_per_sec": "img/s (e2e)",
+    "spread": "min-max",
+    "step_ms_p50": "step p50 ms",
+    "step_ms_p95": "step p95 ms",
+    "pipeline_images_per_sec": "pipeline-only img/s",
+    "speedup_vs_baseline": "x baseline",
+    "fraction_of_ceiling": "of ceiling",
+    "input_bound": "input-bound %",
+    "slowest_stage": "slowest stage",
+    "val_accuracy": "val acc",
+    "gpu_peak_mem_mb": "GPU peak MB",
+    "gpu_util_mean_pct": "GPU util %",
+    "peak_host_rss_mb": "peak RSS MB",
+    "runs": "runs",
+}
+GPU_COLUMNS = ("gpu_peak_mem_mb", "gpu_util_mean_pct")
+
+
+def display_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Formatted for reading: rounded numbers, '-' for what does not apply; GPU columns only when measured."""
+    out = pd.DataFrame()
+    out["workload"] = table["workload"]
+    out["pipeline"] = table["pipeline"]
+    out["knobs_label"] = table["knobs_label"] + table["augment"].map(lambda a: "" if a == "seed" else f" aug={a}")
+    out["data"] = table["data_kind"] + ": " + table["data_source"].astype(str)
+    out["batch_size"] = table["batch_size"]
+    out["images_per_sec"] = table["images_per_sec"].map(lambda v: _num(v, ",.0f"))
+    out["spread"] = [
+        "-" if r == 1 else f"{lo:,.0f}-{hi:,.0f}"
+        for r, lo, hi in zip(table["runs"], table["images_per_sec_min"], table["images_per_sec_max"], strict=True)
+    ]
+    out["step_ms_p50"] = table["step_ms_p50"].map(lambda v: _num(v, ".1f"))
+    out["step_ms_p95"] = table["step_ms_p95"].map(lambda v: _num(v, ".1f"))
+    out["pipeline_images_per_sec"] = table["pipeline_images_per_sec"].map(lambda v: _num(v, ",.0f"))
+    out["speedup_vs_baseline"] = table["speedup_vs_baseline"].map(lambda v: _num(v, ".2f"))
+    out["fraction_of_ceiling"] = table["fraction_of_ceiling"].map(ceiling_fraction_text)
+    out["input_bound"] = [
+        input_bound_text(p, s) for p, s in zip(table["input_bound_pct"], table["ceiling_spread_pct"], strict=True)
+    ]
+    out["slowest_stage"] = table["slowest_stage"].fillna("-")
+    out["val_accuracy"] = table["val_accuracy"].map(lambda v: _num(v, ".4f"))
+    for column in GPU_COLUMNS:
+        if table[column].notna().any():
+            out[column] = table[column].map(lambda v: _num(v, ",.0f"))
+    out["peak_host_rss_mb"] = table["peak_host_rss_mb"].map(lambda v: _num(v, ",.0f"))
+    out["runs"] = table["runs"]
+    return out.rename(columns=DISPLAY_COLUMNS)
+
+
+def table_text(records: list[dict[str, Any]]) -> str:
+    """The comparative table of `records` as github-flavoured markdown (empty string when none succeeded)."""
+    frame = records_frame(records)
+    if frame.empty:
+        return ""
+    return tabulate(display_frame(summarize(frame)), headers="keys", tablefmt="github", showindex=False)
+
+
+def failures_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    failed = [r for r in records if r.get("status") != "ok"]
+    return pd.DataFrame(
+        [
+            {
+                "started_at": r.get("started_at"),
+                "workload": r.get("workload"),
+                "pipeline": r.get("pipeline"),
+                "knobs": knobs_label(r.get("knobs")),
+                "error": r.get("error"),
+            }
+            for r in failed
+        ]
+    )

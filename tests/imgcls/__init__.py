@@ -1,0 +1,1 @@
+"""Tests of `imgcls/`: data, augmentation, pipelines, models and the tf.data service."""

@@ -1,0 +1,67 @@
+"""Every committed table, and every number in the README, is what the commands make of the committed records.
+
+`results/` (this CPU) and `results/gpu/` (a GPU machine) are regenerated in a temporary folder and compared byte for
+byte; README.md's generated blocks are re-rendered from `results/`. A stale file fails with the command to run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.report.accuracy_parity import build_accuracy_report
+from bench.report.document import BENCHMARKS_FILE, build_report
+from bench.report.readme_blocks import BLOCK, render
+from bench.sweep.cache_payoff import CACHE_FILE
+from bench.sweep.core_scaling import SCALING_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "results"
+RECORD_FILES = ["runs.jsonl", BENCHMARKS_FILE, SCALING_FILE, CACHE_FILE]
+
+
+def _copy(names: list[str], source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (source / name).exists():
+            shutil.copy(source / name, target / name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", ["results", "results/gpu"])
+def test_results_readme_matches_the_committed_records(folder: str, tmp_path: Path) -> None:
+    source = ROOT / folder
+    if not (source / "runs.jsonl").exists():
+        pytest.skip(f"no committed records in {folder}")
+    _copy(RECORD_FILES, source, tmp_path)
+    _copy(["runs.jsonl"], source / "accuracy", tmp_path / "accuracy")
+    build_report(tmp_path, plots=True, command=f"python -m bench report --results {folder}")
+    assert (tmp_path / "README.md").read_text() == (source / "README.md").read_text(), (
+        f"{folder}/README.md is stale: regenerate it with `python -m bench report --results {folder}`"
+    )
+    assert (tmp_path / "report.csv").read_text() == (source / "report.csv").read_text()
+
+
+@pytest.mark.skipif(not (RESULTS / "accuracy" / "runs.jsonl").exists(), reason="no committed accuracy records")
+def test_accuracy_table_matches_the_committed_records(tmp_path: Path) -> None:
+    _copy(["runs.jsonl"], RESULTS / "accuracy", tmp_path / "accuracy")
+    build_accuracy_report(tmp_path, plots=False)
+    assert (tmp_path / "accuracy.md").read_text() == (RESULTS / "accuracy.md").read_text(), (
+        "results/accuracy.md is stale: regenerate it with `python -m bench report --accuracy --results results`"
+    )
+    assert (tmp_path / "accuracy.csv").read_text() == (RESULTS / "accuracy.csv").read_text()
+
+
+def test_readme_numbers_are_generated_from_the_committed_records() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert {m.group("name") for m in BLOCK.finditer(text)} >= {"sample", "gpu", "scaling", "layout"}
+    assert render(text, RESULTS) == text, "README.md is stale: regenerate its tables with `python -m bench readme`"
+
+
+def test_every_source_path_the_readme_names_exists() -> None:
+    """Prose outside the generated blocks names files too (`bench/gate/rules.py has the margins`)."""
+    named = set(re.findall(r"\b((?:bench|imgcls|tests)/[\w/]+\.py)\b", (ROOT / "README.md").read_text()))
+    assert named and sorted(path for path in named if not (ROOT / path).exists()) == []
