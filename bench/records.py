@@ -83,9 +83,21 @@ class RunRecord:
     stage_images_per_sec: dict[str, float] = field(default_factory=dict)  # tf.data prefixes, in graph order
     slowest_stage: str | None = None
     # model alone, same process
-    ceiling_images_per_sec: float | None = None
+    train_spread_pct: float | None = None  # (max - min) / median of the training window's block rates
+    # The ceilings (bench.run.ceilings). Records before `ceiling_kind` existed hold the fed ceiling here.
+    ceiling_images_per_sec: float | None = None  # the device ceiling: the batch resident on the accelerator
     ceiling_spread_pct: float | None = None  # (max - min) / median of the ceiling's block rates: its noise
-    input_bound_pct: float | None = None  # 1 - e2e / ceiling, unclipped (below 0: e2e beat the ceiling, noise)
+    ceiling_steps: int | None = None  # steps that ran, warm-up included
+    ceiling_warmup_steps: int | None = None
+    ceiling_kind: str | None = None  # device | None (an older record: a constant host batch, i.e. fed)
+    fed_ceiling_images_per_sec: float | None = None  # a constant host batch through the Keras data adapter
+    fed_ceiling_spread_pct: float | None = None
+    fed_ceiling_steps: int | None = None
+    fed_ceiling_input: str | None = None  # its dtype and shape: what the pipeline delivers
+    input_bound_pct: float | None = None  # 1 - e2e / ceiling, unclipped (below 0: e2e beat the ceiling)
+    transfer_stall_pct: float | None = None  # of the e2e step time: moving the batch (fed vs device ceiling)
+    pipeline_stall_pct: float | None = None  # of the e2e step time: waiting for the pipeline (e2e vs fed)
+    inconsistent: list[str] = field(default_factory=list)  # broken invariants (bench.run.stall), each a sentence
     # accuracy
     val_accuracy: float | None = None  # after the last epoch
     val_loss: float | None = None

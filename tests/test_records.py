@@ -239,6 +239,15 @@ def test_a_tiny_real_run_fills_every_measured_field(tmp_path: Path, mnist_tiny) 
     assert record.pipeline_first_batch_sec > 0
     assert record.ceiling_images_per_sec > 0 and record.input_bound_pct <= 100  # unclipped: below 0 is noise
     assert record.ceiling_spread_pct is None or record.ceiling_spread_pct >= 0
+    # Both ceilings, with every number that went into them; the split adds up to input-bound %.
+    assert record.ceiling_kind == "device" and record.fed_ceiling_images_per_sec > 0
+    assert record.ceiling_steps == record.fed_ceiling_steps == config.ceiling_steps and record.ceiling_warmup_steps == 2
+    assert record.fed_ceiling_input == "float32[32, 28, 28, 1]"
+    assert record.input_bound_pct == pytest.approx(
+        100 * (1 - record.train_images_per_sec / record.ceiling_images_per_sec)
+    )
+    assert record.transfer_stall_pct + record.pipeline_stall_pct == pytest.approx(record.input_bound_pct)
+    assert isinstance(record.inconsistent, list)
     assert set(record.stage_images_per_sec) == {"source", "augment", "prefetch"}
     assert record.slowest_stage in record.stage_images_per_sec
     # Accuracy on the held-out split, once per epoch.

@@ -17,6 +17,7 @@ from tabulate import tabulate
 
 from bench.knobs import knobs_label
 from bench.report.records_frame import DATA_KEYS, records_frame
+from bench.run.stall import UNRELIABLE_SPREAD_PCT, noise_pct
 from imgcls.pipelines import BASELINE, CEILING
 
 ROW_KEYS = [
@@ -25,8 +26,7 @@ ROW_KEYS = [
     *DATA_KEYS[1:],
 ]  # fmt: skip
 MATCH_KEYS = [*DATA_KEYS, "model_label"]  # what a row shares with its baseline and its ceiling
-NOISE_FLOOR_PCT = 3.0  # run-to-run noise of a steady state on a shared machine, below which nothing is claimed
-ABOVE_CEILING = 1.05  # a fraction of the ceiling above this is flagged: two measurements disagree by noise
+ABOVE_CEILING = 1.05  # a fraction of the ceiling row above this is flagged: e2e beat a separate ceiling run
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -48,6 +48,11 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
         window_steps=("window_steps", "median"),
         input_bound_pct=("input_bound_pct", "median"),
         ceiling_spread_pct=("ceiling_spread_pct", "median"),
+        ceiling_kind=("ceiling_kind", "first"),
+        fed_ceiling_images_per_sec=("fed_ceiling_images_per_sec", "median"),
+        transfer_stall_pct=("transfer_stall_pct", "median"),
+        pipeline_stall_pct=("pipeline_stall_pct", "median"),
+        checks=("checks", lambda v: "; ".join(dict.fromkeys(p for problems in v for p in problems))),
         slowest_stage=("slowest_stage", lambda v: v.mode().iloc[0] if v.notna().any() else None),
         compile_sec_est=("compile_sec_est", "median"),
     ).reset_index()
@@ -72,17 +77,33 @@ def _num(value: Any, fmt: str) -> str:
 
 
 def input_bound_text(pct: float | None, spread_pct: float | None) -> str:
-    """Input-bound % as a claim the measurement supports: below the ceiling's own noise it is `< noise (N%)`."""
+    """Input-bound % as a claim the measurement supports, never clipped or hidden.
+
+    Below 0 the run trained faster than its ceiling: the number is printed and flagged. A ceiling whose own block
+    rates spread by more than `UNRELIABLE_SPREAD_PCT` supports no claim. Between 0 and the noise band (the noise
+    floor or the ceiling's spread) it is `< noise (N%)`.
+    """
     if pct is None or (isinstance(pct, float) and np.isnan(pct)):
         return "-"
-    noise = max(NOISE_FLOOR_PCT, 0.0 if spread_pct is None or np.isnan(spread_pct) else float(spread_pct))
+    if pct < 0:
+        return f"{pct:.0f} (e2e above ceiling)"
+    noise = noise_pct(None if spread_pct is None or np.isnan(spread_pct) else float(spread_pct))
+    if noise > UNRELIABLE_SPREAD_PCT:
+        return f"{pct:.0f}? (ceiling spread {noise:.0f}%: unreliable)"
     return f"< noise ({noise:.0f}%)" if pct < noise else f"{pct:.0f}"
+
+
+def stall_text(transfer_pct: float | None, pipeline_pct: float | None) -> str:
+    """The two parts of input-bound % (they add up to it): moving the batch, and waiting for the pipeline."""
+    if transfer_pct is None or pipeline_pct is None or np.isnan(transfer_pct) or np.isnan(pipeline_pct):
+        return "-"
+    return f"{transfer_pct:.0f} + {pipeline_pct:.0f}"
 
 
 def ceiling_fraction_text(fraction: float | None) -> str:
     if fraction is None or np.isnan(fraction):
         return "-"
-    return f"{fraction:.0%} (noise)" if fraction > ABOVE_CEILING else f"{fraction:.0%}"
+    return f"{fraction:.0%} (above the ceiling run)" if fraction > ABOVE_CEILING else f"{fraction:.0%}"
 
 
 DISPLAY_COLUMNS = {
@@ -99,12 +120,15 @@ DISPLAY_COLUMNS = {
     "speedup_vs_baseline": "x baseline",
     "fraction_of_ceiling": "of ceiling",
     "input_bound": "input-bound %",
+    "stall": "transfer + pipeline %",
+    "ceiling": "ceiling",
     "slowest_stage": "slowest stage",
     "val_accuracy": "val acc",
     "gpu_peak_mem_mb": "GPU peak MB",
     "gpu_util_mean_pct": "GPU util %",
     "peak_host_rss_mb": "peak RSS MB",
     "runs": "runs",
+    "checks": "checks",
 }
 GPU_COLUMNS = ("gpu_peak_mem_mb", "gpu_util_mean_pct")
 
@@ -130,6 +154,10 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
     out["input_bound"] = [
         input_bound_text(p, s) for p, s in zip(table["input_bound_pct"], table["ceiling_spread_pct"], strict=True)
     ]
+    out["stall"] = [
+        stall_text(a, b) for a, b in zip(table["transfer_stall_pct"], table["pipeline_stall_pct"], strict=True)
+    ]
+    out["ceiling"] = table["ceiling_kind"].map(lambda k: k if isinstance(k, str) else "fed")
     out["slowest_stage"] = table["slowest_stage"].fillna("-")
     out["val_accuracy"] = table["val_accuracy"].map(lambda v: _num(v, ".4f"))
     for column in GPU_COLUMNS:
@@ -137,6 +165,7 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
             out[column] = table[column].map(lambda v: _num(v, ",.0f"))
     out["peak_host_rss_mb"] = table["peak_host_rss_mb"].map(lambda v: _num(v, ",.0f"))
     out["runs"] = table["runs"]
+    out["checks"] = table["checks"].map(lambda text: f"INCONSISTENT: {text}" if text else "ok")
     return out.rename(columns=DISPLAY_COLUMNS)
 
 

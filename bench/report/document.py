@@ -28,10 +28,19 @@ How to read the tables:
 - **x baseline**: speedup over the baseline row (`idg`, ImageDataGenerator) of the same workload, data, batch
   size and training knobs (backend, compile path, precision, ...): a training knob is never credited to a pipeline.
 - **of ceiling**: fraction of the ceiling row (`synthetic`: the model fed one constant batch) matched the same way;
-  above 105% it is flagged `(noise)`: the two rows disagree by more than their measurements can tell apart.
-- **input-bound %**: 1 - end-to-end / ceiling, both measured in the *same process* right after each other; near 0
+  above 105% it is flagged `(above the ceiling run)`: e2e beat a separate run of the model alone.
+- **input-bound %**: 1 - end-to-end / device ceiling, measured in the *same process* right after training: the
+  device ceiling is the compiled step on a batch already resident on the accelerator (the model's limit). Near 0
   the model is the bottleneck, near 100 the accelerator waits for input. `< noise (N%)` when it is below the
-  ceiling's own spread (its block rates' (max - min) / median) or 3%, whichever is larger.
+  ceiling's own spread (its block rates' (max - min) / median) or 3%, whichever is larger; `N? (... unreliable)`
+  when that spread is above 50%; a negative value is printed and flagged `(e2e above ceiling)`.
+- **transfer + pipeline %**: the two parts of input-bound % (they add up to it): moving the batch to the device
+  (fed ceiling -- a constant host batch through the same Keras adapter -- against the device ceiling) and
+  waiting for the pipeline (e2e against the fed ceiling). **ceiling**: `device`, or `fed` for a record measured
+  before the device ceiling existed.
+- **checks**: `ok`, or `INCONSISTENT:` and each broken invariant with its two numbers -- e2e above the device
+  ceiling or above the pipeline-only rate, the fed ceiling above the device ceiling (each beyond the measurements'
+  spread), or the `synthetic` row's e2e and its fed ceiling (the same constant batch) disagreeing.
 - **slowest stage**: the tf.data stage that adds the most seconds per image: each growing prefix of the graph
   (read, decode, augment, prefetch) is timed alone, and a stage's cost is 1/rate of its prefix minus 1/rate of
   the prefix before it.

@@ -59,6 +59,8 @@ def gpu_block(results_dir: Path) -> str:
             "input-bound %": [
                 input_bound_text(p, s) for p, s in zip(rows["input_bound_pct"], rows["ceiling_spread_pct"], strict=True)
             ],
+            "ceiling": rows["ceiling_kind"].map(lambda k: k if isinstance(k, str) else "fed"),
+            "checks": rows["checks"].map(lambda text: f"INCONSISTENT: {text}" if text else "ok"),
             "data": rows["data_kind"] + ": " + rows["data_source"].astype(str),
         }
     )

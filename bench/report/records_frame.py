@@ -18,6 +18,7 @@ import pandas as pd
 from bench.knobs import all_knobs, knobs_label
 from bench.records import RunRecord
 from bench.run.stage_costs import slowest_stage
+from bench.run.stall import consistency_problems
 from imgcls.options import TRAINING
 from imgcls.pipelines import role_of
 
@@ -74,8 +75,30 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame["step_label"] = frame["knobs"].apply(step_label)
     frame["backend"] = frame["backend"].fillna("tensorflow")
     frame["augment"] = frame["augment"].fillna("seed")
+    frame["checks"] = [_checks(row) for row in frame.to_dict("records")]
     # Derived from the raw stage rates, so the rule can improve without re-running anything.
     frame["slowest_stage"] = frame["stage_images_per_sec"].apply(
         lambda rates: slowest_stage(rates) if isinstance(rates, dict) and rates else None
     )
     return frame
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and value == value else None
+
+
+def _checks(record: dict[str, Any]) -> list[str]:
+    """The invariants a record breaks, derived from its numbers (so a record older than the checks is checked too;
+    before `ceiling_kind` the one ceiling was a constant host batch: the fed ceiling)."""
+    device_kind = record.get("ceiling_kind") == "device"
+    ceiling, spread = _number(record.get("ceiling_images_per_sec")), _number(record.get("ceiling_spread_pct"))
+    return consistency_problems(
+        e2e=_number(record.get("train_images_per_sec")),
+        e2e_spread_pct=_number(record.get("train_spread_pct")),
+        device=ceiling if device_kind else None,
+        device_spread_pct=spread if device_kind else None,
+        fed=_number(record.get("fed_ceiling_images_per_sec")) if device_kind else ceiling,
+        fed_spread_pct=_number(record.get("fed_ceiling_spread_pct")) if device_kind else spread,
+        pipeline_only=_number(record.get("pipeline_images_per_sec")),
+        is_ceiling_pipeline=record.get("role") == "ceiling",
+    )

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.backends import Backend
+from bench.run import ceilings
 from bench.run import memory as resources
 from bench.run.accuracy import EpochEvaluator
+from bench.run.ceilings import Ceilings
 from bench.run.progress import ProgressLine, say
 from bench.run.stage_costs import slowest_stage
 from bench.run.timing import StepTimer, block_spread_pct, summarize_steps, time_pipeline
@@ -57,6 +59,7 @@ class Training:
     warmup_steps: int
     window_steps: int
     train_images_per_sec: float
+    train_spread_pct: float | None  # block-rate spread of the steady window, as for the ceilings
     step_ms_p50: float
     step_ms_p95: float
     step_ms_mean: float
@@ -119,6 +122,7 @@ def train(
         warmup_steps=steady.warmup_steps,
         window_steps=steady.window_steps,
         train_images_per_sec=steady.images_per_sec,
+        train_spread_pct=block_spread_pct(timer.log, steady.warmup_steps // max(1, spe)),
         step_ms_p50=steady.step_ms_p50,
         step_ms_p95=steady.step_ms_p95,
         step_ms_mean=steady.step_ms_mean,
@@ -140,30 +144,14 @@ def train(
     )
 
 
-@dataclass(frozen=True)
-class Ceiling:
-    """The same compiled model fed one constant batch: what it does when input costs nothing."""
-
-    ceiling_images_per_sec: float
-    ceiling_spread_pct: float | None
-
-
-def measure_ceiling(
-    model: Any, data: DataSet, config: InputConfig, steps: int, steps_per_execution: int = 1
-) -> Ceiling:
-    """Steady-state images/s of `model` fed by the ceiling pipeline, and the spread of its block rates.
+def measure_ceilings(
+    model: Any, data: DataSet, config: InputConfig, steps: int, steps_per_execution: int, compile_like: Any
+) -> Ceilings:
+    """The device and fed ceilings of `model` (see `bench.run.ceilings`) on the ceiling pipeline's constant batch.
 
     Raises:
         ValueError: `steps` too few to leave 2 measured executions after the warm-up.
     """
     (ceiling_name,) = pipelines_with_role(CEILING)
-    ceiling = build_pipeline(ceiling_name)
-    timer = StepTimer()
-    model.fit(
-        ceiling.train_data(data, config), epochs=1, steps_per_epoch=steps, callbacks=[timer], shuffle=False, verbose=0
-    )
-    calls = len(timer.log.step_sec)
-    warmup = max(0, min(2 * steps_per_execution, (calls - 2) * steps_per_execution))
-    steady = summarize_steps(timer.log, config.batch_size, warmup, steps_per_callback=steps_per_execution)
-    warmup_calls = steady.warmup_steps // max(1, steps_per_execution)
-    return Ceiling(steady.images_per_sec, block_spread_pct(timer.log, warmup_calls))
+    batch = build_pipeline(ceiling_name).constant_batch(data, config)
+    return ceilings.measure_ceilings(model, batch, steps, steps_per_execution, compile_like)

@@ -122,14 +122,21 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
             )
             record.absorb(training)
             _accuracy_fields(record, training, config.target_accuracy or workload.target_accuracy)
-            # The ceiling after evaluation: training on one constant batch changes the weights.
+            # The ceilings after evaluation: training on one constant batch changes the weights.
             if config.ceiling_steps:
-                say(f"[{label}] measuring the model alone on a constant batch ({config.ceiling_steps} steps)...")
-                ceiling = measure.measure_ceiling(
-                    model, data, input_config, config.ceiling_steps, config.steps_per_execution
+                say(
+                    f"[{label}] measuring the model alone: fed and device-resident batch ({config.ceiling_steps} steps)"
                 )
-                record.absorb(ceiling)
-                record.input_bound_pct = 100.0 * (1.0 - record.train_images_per_sec / ceiling.ceiling_images_per_sec)
+                ceilings = measure.measure_ceilings(
+                    model,
+                    data,
+                    input_config,
+                    config.ceiling_steps,
+                    config.steps_per_execution,
+                    compile_like=lambda m: _compile(m, workload.learning_rate, config),
+                )
+                record.absorb(ceilings)
+                _stall_fields(record)
     finally:
         pipeline.close()  # e.g. tf.data service servers: never outlive the run
     record.peak_host_rss_mb = resources.peak_host_rss_mb()
@@ -160,6 +167,28 @@ def _checked_compile(model: object, config: RunConfig, label: str) -> str:
     if took != asked:
         say(f"[{label}] warning: asked to compile with {asked}, Keras runs {took} (a layer does not support it)")
     return took
+
+
+def _stall_fields(record: RunRecord) -> None:
+    """Input-bound % against the device ceiling, its transfer and pipeline parts, and every broken invariant."""
+    from bench.run.progress import say
+    from bench.run.stall import consistency_problems, stall_split
+
+    split = stall_split(record.train_images_per_sec, record.ceiling_images_per_sec, record.fed_ceiling_images_per_sec)
+    record.input_bound_pct = split.input_bound_pct
+    record.transfer_stall_pct, record.pipeline_stall_pct = split.transfer_pct, split.pipeline_pct
+    record.inconsistent = consistency_problems(
+        e2e=record.train_images_per_sec,
+        e2e_spread_pct=record.train_spread_pct,
+        device=record.ceiling_images_per_sec,
+        device_spread_pct=record.ceiling_spread_pct,
+        fed=record.fed_ceiling_images_per_sec,
+        fed_spread_pct=record.fed_ceiling_spread_pct,
+        pipeline_only=record.pipeline_images_per_sec,
+        is_ceiling_pipeline=record.pipeline_role == "ceiling",
+    )
+    for problem in record.inconsistent:
+        say(f"warning: inconsistent run: {problem}")
 
 
 def _accuracy_fields(record: RunRecord, training: object, target: float) -> None:

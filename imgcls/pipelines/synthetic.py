@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
 import tensorflow as tf
 
 from imgcls.data.types import DataSet
@@ -23,17 +24,21 @@ class SyntheticPipeline(Pipeline):
     name: str = "synthetic"
     opts: NoOptions = field(default_factory=NoOptions)
 
-    def train_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
-        # Decode + preprocess the first training examples once with the plain tf.data graph (no augmentation).
+    def constant_batch(self, data: DataSet, config: InputConfig) -> tuple[np.ndarray, np.ndarray]:
+        """The first training examples, decoded and preprocessed once by the plain tf.data graph (no augmentation),
+        tiled to a full batch: exactly the dtype and shape the run's pipeline delivers."""
         head = dataclasses.replace(data, test=data.train.take(config.batch_size))
-        first = next(iter(TfDataPipeline(name="synthetic-source", opts=NAIVE).eval_data(head, config)))
-        images, labels = first
+        images, labels = next(iter(TfDataPipeline(name="synthetic-source", opts=NAIVE).eval_data(head, config)))
+        images, labels = np.asarray(images), np.asarray(labels)
         if images.shape[0] < config.batch_size:
             reps = -(-config.batch_size // images.shape[0])
-            images = tf.tile(images, [reps, 1, 1, 1])[: config.batch_size]
-            labels = tf.tile(labels, [reps])[: config.batch_size]
-        batch = (tf.constant(images), tf.constant(labels))
-        return tf.data.Dataset.from_tensors(batch).repeat()
+            images = np.concatenate([images] * reps)[: config.batch_size]
+            labels = np.concatenate([labels] * reps)[: config.batch_size]
+        return images, labels
+
+    def train_data(self, data: DataSet, config: InputConfig) -> tf.data.Dataset:
+        images, labels = self.constant_batch(data, config)
+        return tf.data.Dataset.from_tensors((tf.constant(images), tf.constant(labels))).repeat()
 
     def eval_data(self, data: DataSet, config: InputConfig) -> None:
         return None

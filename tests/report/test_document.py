@@ -10,7 +10,7 @@ import pytest
 
 from bench.knobs import knobs_label
 from bench.records import RUNS_FILE, RunRecord, append_record
-from bench.report.comparison import ceiling_fraction_text, input_bound_text, summarize, table_text
+from bench.report.comparison import ceiling_fraction_text, display_frame, input_bound_text, summarize, table_text
 from bench.report.document import PLOTS, build_report
 from bench.report.knob_analysis import _verdict, knob_analysis
 from bench.report.records_frame import records_frame
@@ -251,10 +251,22 @@ def test_a_ceiling_on_other_data_is_never_a_denominator() -> None:
 
 
 def test_above_the_ceiling_and_below_the_noise_are_said_not_hidden() -> None:
-    assert ceiling_fraction_text(1.22) == "122% (noise)" and ceiling_fraction_text(0.85) == "85%"
-    assert input_bound_text(-3.7, 2.0) == "< noise (3%)"  # never a silently clipped 0
+    assert ceiling_fraction_text(1.22) == "122% (above the ceiling run)" and ceiling_fraction_text(0.85) == "85%"
+    assert input_bound_text(-3.7, 2.0) == "-4 (e2e above ceiling)"  # a negative value is the number, flagged
+    assert input_bound_text(-40.0, 80.0) == "-40 (e2e above ceiling)"  # never "< noise", whatever the spread
     assert input_bound_text(6.0, 12.5) == "< noise (12%)"  # the ceiling's own spread is the bar
+    assert input_bound_text(20.0, 104.0) == "20? (ceiling spread 104%: unreliable)"  # no "< noise (104%)"
     assert input_bound_text(40.0, 5.0) == "40"
+
+
+def test_a_record_that_breaks_an_invariant_is_flagged_in_its_row_with_both_numbers() -> None:
+    """Old records (the one ceiling was a fed one) are checked from their numbers too."""
+    records = [record("tfdata", 14115.0, ceiling_images_per_sec=13015.0, ceiling_spread_pct=1.0)]
+    shown = display_frame(_table(records)).iloc[0]
+    assert shown["checks"].startswith("INCONSISTENT: e2e 14,115 img/s is above the fed ceiling 13,015")
+    assert shown["ceiling"] == "fed"
+    fine = [record("tfdata", 12000.0, ceiling_images_per_sec=13015.0, ceiling_spread_pct=1.0, ceiling_kind="device")]
+    assert display_frame(_table(fine)).iloc[0]["checks"] == "ok"
 
 
 def test_knob_analysis_credits_training_knobs_apart_from_pipelines() -> None:

@@ -1,0 +1,132 @@
+"""The model's limits, measured in the run's own process right after training, on the same compiled weights.
+
+- **device ceiling**: the compiled train step on a batch that already lives on the accelerator. The batch is a
+  non-trainable weight of a `ResidentBatch` layer in front of the model, so it is placed on the device once, like
+  every other weight, on every backend (a TF variable, a JAX array in the jitted state, a torch tensor); each step
+  reads it there. Keras is fed only a one-byte token per example and the labels, so the per-step host -> device
+  copy is a few hundred bytes. This is the model's limit; input-bound % is measured against it.
+- **fed ceiling**: one constant host batch, in exactly the dtype and shape the pipeline under test delivers
+  (decoded uint8 with `--augment-on device`, preprocessed float32 otherwise), through the same Keras data adapter
+  as training: the model plus per-step dispatch and transfer.
+
+Both are timed the way training is (the step timer, steady state after warm-up, synchronised step ends), and every
+number that went into them -- steps, warm-up, spread -- is returned for the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from bench.run.timing import StepTimer, block_spread_pct, summarize_steps
+
+TOKEN_DTYPE = "uint8"
+
+
+@dataclass(frozen=True)
+class FitRate:
+    images_per_sec: float
+    spread_pct: float | None
+    steps: int  # steps that ran
+    warmup_steps: int  # of them, left out of the rate
+
+
+def time_fit(model: Any, data: Any, steps: int, batch_size: int, steps_per_execution: int = 1) -> FitRate:
+    """Steady-state images/s of one `model.fit` epoch of `steps` steps (2 executions of warm-up left out).
+
+    Raises:
+        ValueError: `steps` too few to leave 2 measured executions after the warm-up.
+    """
+    timer = StepTimer()
+    model.fit(data, epochs=1, steps_per_epoch=steps, callbacks=[timer], shuffle=False, verbose=0)
+    calls = len(timer.log.step_sec)
+    spe = max(1, steps_per_execution)
+    warmup = max(0, min(2 * spe, (calls - 2) * spe))
+    steady = summarize_steps(timer.log, batch_size, warmup, steps_per_callback=spe)
+    spread = block_spread_pct(timer.log, steady.warmup_steps // spe)
+    return FitRate(steady.images_per_sec, spread, calls * spe, steady.warmup_steps)
+
+
+class ResidentBatch(keras.layers.Layer):
+    """Ignores its input and returns the batch it holds as a non-trainable weight (so it lives on the device)."""
+
+    def __init__(self, images: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(trainable=False, dtype=str(images.dtype), autocast=False, **kwargs)
+        self._initial = np.asarray(images)
+
+    def build(self, input_shape: Any) -> None:
+        self.batch = self.add_weight(
+            name="resident_batch",
+            shape=self._initial.shape,
+            dtype=str(self._initial.dtype),
+            initializer="zeros",
+            trainable=False,
+        )
+        self.batch.assign(self._initial)
+
+    def call(self, token: Any) -> Any:
+        return keras.ops.convert_to_tensor(self.batch)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return tuple(self._initial.shape)
+
+
+def device_resident(model: Any, images: np.ndarray) -> Any:
+    """`model` behind a `ResidentBatch` of `images`: a model of a (batch, 1) token that trains `model`'s weights."""
+    token = keras.Input(shape=(1,), batch_size=images.shape[0], dtype=TOKEN_DTYPE, name="token")
+    return keras.Model(token, model(ResidentBatch(images, name="resident_batch")(token)), name="device_resident")
+
+
+def _constant_dataset(x: np.ndarray, y: np.ndarray) -> Any:
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensors((tf.constant(x), tf.constant(y))).repeat()
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """Both ceilings of a run (the field names are the record's)."""
+
+    ceiling_images_per_sec: float  # the device ceiling: what input-bound % is measured against
+    ceiling_spread_pct: float | None
+    ceiling_steps: int
+    ceiling_warmup_steps: int
+    ceiling_kind: str
+    fed_ceiling_images_per_sec: float
+    fed_ceiling_spread_pct: float | None
+    fed_ceiling_steps: int
+    fed_ceiling_input: str  # dtype and shape of the constant host batch
+
+
+def measure_ceilings(
+    model: Any,
+    batch: tuple[np.ndarray, np.ndarray],
+    steps: int,
+    steps_per_execution: int,
+    compile_like: Callable[[Any], None],
+) -> Ceilings:
+    """The fed ceiling (the constant host batch through the adapter), then the device ceiling (the same batch held on
+    the device by a `ResidentBatch` in front of the same model, compiled by `compile_like` as the run compiled it).
+    """
+    images, labels = batch
+    size = len(labels)
+    fed = time_fit(model, _constant_dataset(images, labels), steps, size, steps_per_execution)
+    resident = device_resident(model, images)
+    compile_like(resident)
+    tokens = np.zeros((size, 1), dtype=TOKEN_DTYPE)
+    device = time_fit(resident, _constant_dataset(tokens, labels), steps, size, steps_per_execution)
+    return Ceilings(
+        ceiling_images_per_sec=device.images_per_sec,
+        ceiling_spread_pct=device.spread_pct,
+        ceiling_steps=device.steps,
+        ceiling_warmup_steps=device.warmup_steps,
+        ceiling_kind="device",
+        fed_ceiling_images_per_sec=fed.images_per_sec,
+        fed_ceiling_spread_pct=fed.spread_pct,
+        fed_ceiling_steps=fed.steps,
+        fed_ceiling_input=f"{images.dtype}{list(images.shape)}",
+    )
