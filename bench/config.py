@@ -81,6 +81,7 @@ class RunConfig:
     pipeline_batches: int = 20
     ceiling_steps: int = 30  # steps of the same model on one constant batch after training (0 = skip)
     stage_batches: int = 20  # batches per tf.data stage prefix timed (0 = skip)
+    dispatch_probe_spe: int = 0  # also time the device ceiling at this many steps per execution (0 = skip)
 
     def __post_init__(self) -> None:
         validate(self)

@@ -73,6 +73,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bench.doctor.clinic import doctor_summary, run_doctor
+
+    config = config_from_args(args)
+    if args.verify < 1:
+        raise UserFacingError(f"--verify must be >= 1, got {args.verify}")
+    results = check_results_dir(Path(args.results))  # before anything runs
+    doc = run_doctor(config, results, quick=args.quick, verify=args.verify)
+    print(doctor_summary(doc))
+    print(f"wrote {results / 'doctor.md'}; record in {results / 'doctor.jsonl'}")
+    return 0
+
+
 def cmd_matrix(args: argparse.Namespace) -> int:
     from bench.sweep.matrix import load_sweep, run_matrix
 

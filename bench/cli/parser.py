@@ -117,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_knob_arguments(run)
     run.set_defaults(handler=commands.cmd_run)
 
+    doctor = subcommands.add_parser(
+        "doctor", help="name the bottleneck of a run, predict each fix, verify the best and prescribe the winner"
+    )
+    _add_run_arguments(doctor)
+    _add_common(doctor, "the report goes to RESULTS/doctor.md, records to RESULTS/doctor.jsonl and RESULTS/doctor/")
+    add_knob_arguments(doctor)
+    doctor.add_argument("--quick", action="store_true", help="diagnose and predict only: verify nothing")
+    doctor.add_argument("--verify", type=int, default=3, metavar="N", help="verify the N best fixes (default 3)")
+    doctor.set_defaults(handler=commands.cmd_doctor)
+
     matrix = subcommands.add_parser("matrix", help="run a TOML sweep, each cell in a fresh process (resumable)")
     matrix.add_argument("spec", help="a spec file, or a shipped spec name: quick, full, accuracy, service, gpu")
     _add_common(matrix)

@@ -25,6 +25,8 @@ import numpy as np
 from bench.run.timing import StepTimer, block_spread_pct, summarize_steps
 
 TOKEN_DTYPE = "uint8"
+ROUNDS = 3  # alternating fed / device rounds of each ceiling
+MIN_ROUND_STEPS = 6  # fewer steps than this per round leave too few after the warm-up: one round then
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,15 @@ def time_fit(model: Any, data: Any, steps: int, batch_size: int, steps_per_execu
     steady = summarize_steps(timer.log, batch_size, warmup, steps_per_callback=spe)
     spread = block_spread_pct(timer.log, steady.warmup_steps // spe)
     return FitRate(steady.images_per_sec, spread, calls * spe, steady.warmup_steps)
+
+
+def _combined(rounds: list[FitRate]) -> FitRate:
+    """Rounds of one ceiling as one: the median round rate, and the spread of the round rates (of the blocks of
+    the one round, when there is one)."""
+    rates = [r.images_per_sec for r in rounds]
+    median = float(np.median(rates))
+    spread = 100.0 * (max(rates) - min(rates)) / median if len(rates) > 1 else rounds[0].spread_pct
+    return FitRate(median, spread, sum(r.steps for r in rounds), sum(r.warmup_steps for r in rounds))
 
 
 class ResidentBatch(keras.layers.Layer):
@@ -100,6 +111,8 @@ class Ceilings:
     fed_ceiling_spread_pct: float | None
     fed_ceiling_steps: int
     fed_ceiling_input: str  # dtype and shape of the constant host batch
+    probe_steps_per_execution: int | None = None  # the dispatch probe: the device ceiling at more steps per call
+    probe_ceiling_images_per_sec: float | None = None
 
 
 def measure_ceilings(
@@ -107,18 +120,32 @@ def measure_ceilings(
     batch: tuple[np.ndarray, np.ndarray],
     steps: int,
     steps_per_execution: int,
-    compile_like: Callable[[Any], None],
+    compile_like: Callable[[Any, int], None],
+    probe_spe: int = 0,
 ) -> Ceilings:
-    """The fed ceiling (the constant host batch through the adapter), then the device ceiling (the same batch held on
-    the device by a `ResidentBatch` in front of the same model, compiled by `compile_like` as the run compiled it).
+    """The fed ceiling (the constant host batch through the adapter) and the device ceiling (the same batch held on
+    the device by a `ResidentBatch` in front of the same model, compiled by `compile_like(model, steps_per_execution)`
+    as the run compiled it). With `probe_spe` above the run's, the device ceiling is timed again at that many steps
+    per execution: what per-call dispatch costs (the doctor's dispatch probe).
     """
     images, labels = batch
     size = len(labels)
-    fed = time_fit(model, _constant_dataset(images, labels), steps, size, steps_per_execution)
+    fed_data = _constant_dataset(images, labels)
     resident = device_resident(model, images)
-    compile_like(resident)
-    tokens = np.zeros((size, 1), dtype=TOKEN_DTYPE)
-    device = time_fit(resident, _constant_dataset(tokens, labels), steps, size, steps_per_execution)
+    compile_like(resident, steps_per_execution)
+    tokens = _constant_dataset(np.zeros((size, 1), dtype=TOKEN_DTYPE), labels)
+    # Alternating rounds, so a machine that gets busier (or quieter) half way moves both ceilings alike.
+    rounds = ROUNDS if steps >= ROUNDS * MIN_ROUND_STEPS else 1
+    per_round = [steps // rounds + (1 if r < steps % rounds else 0) for r in range(rounds)]
+    fed_rounds, device_rounds = [], []
+    for round_steps in per_round:
+        fed_rounds.append(time_fit(model, fed_data, round_steps, size, steps_per_execution))
+        device_rounds.append(time_fit(resident, tokens, round_steps, size, steps_per_execution))
+    fed, device = _combined(fed_rounds), _combined(device_rounds)
+    probe = None
+    if probe_spe > steps_per_execution:
+        compile_like(resident, probe_spe)
+        probe = time_fit(resident, tokens, max(steps, 4 * probe_spe) // probe_spe * probe_spe, size, probe_spe)
     return Ceilings(
         ceiling_images_per_sec=device.images_per_sec,
         ceiling_spread_pct=device.spread_pct,
@@ -129,4 +156,6 @@ def measure_ceilings(
         fed_ceiling_spread_pct=fed.spread_pct,
         fed_ceiling_steps=fed.steps,
         fed_ceiling_input=f"{images.dtype}{list(images.shape)}",
+        probe_steps_per_execution=probe_spe if probe else None,
+        probe_ceiling_images_per_sec=probe.images_per_sec if probe else None,
     )

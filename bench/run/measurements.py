@@ -145,7 +145,13 @@ def train(
 
 
 def measure_ceilings(
-    model: Any, data: DataSet, config: InputConfig, steps: int, steps_per_execution: int, compile_like: Any
+    model: Any,
+    data: DataSet,
+    config: InputConfig,
+    steps: int,
+    steps_per_execution: int,
+    compile_like: Any,
+    probe_spe: int = 0,
 ) -> Ceilings:
     """The device and fed ceilings of `model` (see `bench.run.ceilings`) on the ceiling pipeline's constant batch.
 
@@ -154,4 +160,4 @@ def measure_ceilings(
     """
     (ceiling_name,) = pipelines_with_role(CEILING)
     batch = build_pipeline(ceiling_name).constant_batch(data, config)
-    return ceilings.measure_ceilings(model, batch, steps, steps_per_execution, compile_like)
+    return ceilings.measure_ceilings(model, batch, steps, steps_per_execution, compile_like, probe_spe)

@@ -133,7 +133,8 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
                     input_config,
                     config.ceiling_steps,
                     config.steps_per_execution,
-                    compile_like=lambda m: _compile(m, workload.learning_rate, config),
+                    compile_like=lambda m, spe: _compile(m, workload.learning_rate, config, spe),
+                    probe_spe=config.dispatch_probe_spe,
                 )
                 record.absorb(ceilings)
                 _stall_fields(record)
@@ -144,7 +145,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     return record
 
 
-def _compile(model: object, learning_rate: float, config: RunConfig) -> None:
+def _compile(model: object, learning_rate: float, config: RunConfig, steps_per_execution: int | None = None) -> None:
     import keras
 
     from bench.backends import COMPILE_ARGS
@@ -153,7 +154,7 @@ def _compile(model: object, learning_rate: float, config: RunConfig) -> None:
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=config.steps_per_execution,
+        steps_per_execution=steps_per_execution or config.steps_per_execution,
         **COMPILE_ARGS[run_config.resolved_compile(config)],
     )
 

@@ -176,10 +176,11 @@ def _describe_exit(code: int) -> str:
     return f"process exited with code {code}"
 
 
-def run_cell(cell: Cell, results_dir: Path, log_path: Path, timeout_sec: float) -> tuple[str, str | None]:
-    """Runs one cell in a fresh `python -m bench run-config` process. Returns (status, error)."""
+def run_in_fresh_process(config: RunConfig, results_dir: Path, log_path: Path, timeout_sec: float) -> dict[str, Any]:
+    """Runs `config` in a fresh `python -m bench run-config` process (output to `log_path`); returns its record --
+    a failure record, written here, when the child died before it could write one (OOM kill, segfault, timeout)."""
     run_id = uuid.uuid4().hex[:12]
-    payload = json.dumps({"config": dataclasses.asdict(cell.config), "run_id": run_id})
+    payload = json.dumps({"config": dataclasses.asdict(config), "run_id": run_id})
     command = [sys.executable, "-m", "bench", "run-config", payload, "--results", str(results_dir)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
@@ -195,12 +196,17 @@ def run_cell(cell: Cell, results_dir: Path, log_path: Path, timeout_sec: float) 
                 process.wait()
     records = [r for r in read_records(results_dir / RUNS_FILE) if r.get("run_id") == run_id]
     if records:
-        return records[-1].get("status", "failed"), records[-1].get("error")
-    # The child died before it could record anything (OOM kill, segfault, timeout): record it here.
-    record = new_record(cell.config)
+        return records[-1]
+    record = new_record(config)
     record.run_id, record.status, record.error = run_id, "failed", error or "no record written"
     append_record(results_dir / RUNS_FILE, record)
-    return "failed", record.error
+    return json.loads(record.to_json())
+
+
+def run_cell(cell: Cell, results_dir: Path, log_path: Path, timeout_sec: float) -> tuple[str, str | None]:
+    """Runs one cell in a fresh process. Returns (status, error)."""
+    record = run_in_fresh_process(cell.config, results_dir, log_path, timeout_sec)
+    return record.get("status", "failed"), record.get("error")
 
 
 def run_matrix(sweep: Sweep, results_dir: Path, force: bool = False, timeout_sec: float = 3600) -> int:

@@ -41,8 +41,11 @@ def _model() -> keras.Model:
     return keras.Model(inputs, outputs)
 
 
-def _compile(model: keras.Model) -> None:
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+def _compile(model: keras.Model, steps_per_execution: int = 1) -> None:
+    model.compile(
+        optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )  # fmt: skip
 
 
 def _batch() -> tuple[np.ndarray, np.ndarray]:

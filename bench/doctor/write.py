@@ -1,0 +1,168 @@
+"""The doctor's words: the prescription (flags and code lines), the terminal summary and `doctor.md`.
+
+Text only, from the doctor record (a dict, as `doctor.jsonl` holds it), so a report can be rewritten from the record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabulate import tabulate
+
+from bench.config import RunConfig
+from bench.knobs import flag_of
+from imgcls.options import format_value
+
+
+def _flags(changes: dict[str, Any]) -> list[str]:
+    values = {**changes.get("pipeline_options", {}), **{k: v for k, v in changes.items() if k != "pipeline_options"}}
+    return [f"{flag_of(name)} {format_value(value)}" for name, value in values.items()]
+
+
+def prescription(config: RunConfig, best: Any, diagnosis: Any) -> dict[str, Any]:
+    """The winning variant as flags for `bench run` and as lines for a user's own code."""
+    from bench.doctor.diagnose import RULES
+
+    names = best.label.split(" + ")
+    codes = [rule.code for rule in RULES if rule.name in names]
+    flags = _flags(best.changes)
+    command = f"python -m bench run --workload {config.workload} --pipeline {config.pipeline} " + " ".join(flags)
+    return {"variant": best.label, "flags": flags, "command": command.strip(), "code": codes}
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.0f}%"
+
+
+def summary_text(doc: dict[str, Any]) -> str:
+    lines = [
+        f"doctor: {doc['workload']}/{doc['pipeline']} on {doc['cores']} cores"
+        + (" with an accelerator" if doc["accelerator"] else " (CPU only: the model runs on the same cores)"),
+        f"  e2e {_rate(doc['e2e_images_per_sec'])} img/s; device ceiling {_rate(doc['device_ceiling_images_per_sec'])},"
+        f" fed ceiling {_rate(doc['fed_ceiling_images_per_sec'])},"
+        f" pipeline-only {_rate(doc['pipeline_images_per_sec'])}"
+        f" (1 core: {_rate(doc['one_core_pipeline_images_per_sec'])}); noise {doc['noise_pct']:.0f}%",
+        f"  diagnosis: {doc['diagnosis']}",
+    ]
+    if doc["noise_pct"] > 15:
+        lines.append(
+            f"  warning: the training steps spread {doc['noise_pct']:.0f}% (a busy machine?): "
+            "measured gains below that are not claimed; rerun on a quiet machine"
+        )
+    for problem in doc.get("inconsistent") or []:
+        lines.append(f"  warning: inconsistent measurement: {problem}")
+    if doc["fixes"]:
+        lines.append("  predicted fixes:")
+        for fix in doc["fixes"]:
+            note = "" if fix["verifiable"] else " (not verified: pays from the second epoch)"
+            lines.append(
+                f"    {fix['fix']:28s} {_rate(fix['predicted_e2e'])} img/s ({_pct(fix['predicted_gain_pct'])}){note}"
+            )
+    else:
+        lines.append("  no fix predicts a gain beyond the noise: nothing to prescribe")
+    if doc["verified"]:
+        lines.append("  verified (each in a fresh process): predicted -> measured")
+        for v in doc["verified"]:
+            measured = (
+                f"{_rate(v['measured_e2e'])} ({_pct(v['measured_gain_pct'])})" if v["measured_e2e"] else v["error"]
+            )
+            lines.append(f"    {v['variant']:28s} {_rate(v['predicted_e2e'])} -> {measured}")
+    rx = doc.get("prescription")
+    if rx:
+        lines.append(f"  prescription: {rx['command']}")
+        lines += [f"    in your tf.data / Keras code: {code}" for code in rx["code"]]
+    elif doc["verified"]:
+        lines.append("  prescription: none -- no verified fix measured a gain beyond the noise")
+    if doc.get("cores_to_feed"):
+        plan = ", ".join(f"{n} accelerator(s): {c} cores" for n, c in doc["cores_to_feed"].items())
+        lines.append(
+            f"  plan at the device ceiling, {_rate(doc['per_core_images_per_sec'])} img/s per core (as run): {plan}"
+        )
+    lines.append(f"  ({doc['wall_sec']:.0f} s)")
+    return "\n".join(lines)
+
+
+def doctor_markdown(doc: dict[str, Any]) -> str:
+    measured = [
+        ("e2e (training, pipeline feeding the model)", doc["e2e_images_per_sec"]),
+        ("device ceiling (batch resident on the accelerator)", doc["device_ceiling_images_per_sec"]),
+        ("fed ceiling (constant host batch through the adapter)", doc["fed_ceiling_images_per_sec"]),
+        (
+            f"device ceiling at {doc['probe_steps_per_execution']} steps per execution",
+            doc["probe_ceiling_images_per_sec"],
+        ),
+        ("pipeline-only, all cores", doc["pipeline_images_per_sec"]),
+        ("pipeline-only, one core", doc["one_core_pipeline_images_per_sec"]),
+    ]
+    measured += [(f"stage prefix `{name}`", rate) for name, rate in doc["stage_images_per_sec"].items()]
+    parts = [
+        f"# bench doctor: {doc['workload']} / {doc['pipeline']}",
+        "",
+        f"**Diagnosis.** {doc['diagnosis']}.",
+        "",
+        f"Input-bound {doc['input_bound_pct']:.0f}% = transfer {doc['transfer_pct'] or 0:.0f} + pipeline "
+        f"{doc['pipeline_pct'] or 0:.0f} points; per-step dispatch {doc['dispatch_points']:.0f} points; "
+        f"noise {doc['noise_pct']:.0f}%. Data: {doc['data_kind']}: {doc['data_source']}. Measured with "
+        f"{doc['measured_with']} on {doc['cores']} cores"
+        + (", with an accelerator." if doc["accelerator"] else " (CPU only)."),
+        "",
+        "## Measurements (img/s)",
+        "",
+        tabulate([(name, _rate(rate)) for name, rate in measured], headers=["what", "img/s"], tablefmt="github"),
+        "",
+        "## Candidate fixes (predicted by the model in `bench/doctor/predict.py`)",
+        "",
+    ]
+    if doc["fixes"]:
+        rows = [
+            (f["fix"], f["addresses"], _rate(f["predicted_e2e"]), _pct(f["predicted_gain_pct"]), f["code"])
+            for f in doc["fixes"]
+        ]
+        parts.append(
+            tabulate(rows, headers=["fix", "addresses", "predicted e2e", "gain", "in your code"], tablefmt="github")
+        )
+    else:
+        parts.append("None predicts a gain beyond the noise.")
+    if doc["not_applied"]:
+        parts += ["", "Applicable but predicting no gain: " + ", ".join(doc["not_applied"]) + "."]
+    if doc["verified"]:
+        rows = [
+            (
+                v["variant"],
+                _rate(v["predicted_e2e"]),
+                _rate(v["measured_e2e"]),
+                _pct(v["measured_gain_pct"]),
+                v["error"] or "",
+            )
+            for v in doc["verified"]
+        ]
+        parts += [
+            "",
+            "## Verified (each in a fresh process)",
+            "",
+            tabulate(rows, headers=["variant", "predicted", "measured", "measured gain", "error"], tablefmt="github"),
+        ]
+    rx = doc.get("prescription")
+    parts += ["", "## Prescription", ""]
+    if rx:
+        parts += [f"`{rx['command']}`", "", "In your own code:", "", "```python", *rx["code"], "```"]
+    else:
+        parts.append(
+            "Not verified (`--quick`)." if doc.get("quick") else "None: no fix measured a gain beyond the noise."
+        )
+    if doc.get("cores_to_feed"):
+        parts += [
+            "",
+            "## Plan past this machine",
+            "",
+            f"Host cores to keep N accelerators at the device ceiling ({_rate(doc['device_ceiling_images_per_sec'])} "
+            f"img/s each), at the measured per-core pipeline rate of {_rate(doc['per_core_images_per_sec'])} img/s "
+            "(the pipeline as run, pinned to one core; tf.data service workers: the same cores spread over machines):",
+            "",
+            tabulate(list(doc["cores_to_feed"].items()), headers=["accelerators", "cores"], tablefmt="github"),
+        ]
+    return "\n".join(parts) + "\n"

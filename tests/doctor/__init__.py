@@ -1,0 +1,1 @@
+"""Tests of `bench/doctor/`: a module's tests are in `test_<module>.py`."""
