@@ -42,6 +42,7 @@ ACCELERATORS = (1, 8, 64)
 DOCTOR_STEPS = 40  # training steps measured per variant (one epoch), after the warm-up
 DOCTOR_CEILING_STEPS = 36  # 3 alternating rounds of 12 per ceiling
 DOCTOR_TIMEOUT_SEC = 600.0
+RELIABLE_NOISE_PCT = 25.0  # training steps spreading more than this: the diagnosis is flagged unreliable
 
 
 def doctor_config(config: RunConfig) -> RunConfig:
@@ -161,9 +162,13 @@ def run_doctor(config: RunConfig, results_dir: Path, *, quick: bool = False, ver
         cache_bytes=_cache_bytes(record, config),
         free_bytes=free,
     )
-    noise = noise_pct(record.get("train_spread_pct"))
+    noise = noise_pct(
+        record.get("train_spread_pct"), record.get("ceiling_spread_pct"), record.get("fed_ceiling_spread_pct")
+    )
     diagnosis = diagnose(facts, ctx, noise)
     _say(f"diagnosis: {diagnosis.sentence}")
+    for problem in record.get("inconsistent") or []:
+        _say(f"warning: the measurements disagree ({problem}): the diagnosis is unreliable; rerun on a quiet machine")
     verified: list[Verified] = []
     if not quick:
         verified = _verify(base, facts, diagnosis, verify, runs_dir, logs, total)
@@ -246,6 +251,7 @@ def _doctor_record(
         "stage_images_per_sec": facts.stage_rates,
         "inconsistent": record.get("inconsistent") or [],
         "noise_pct": noise,
+        "reliable": not record.get("inconsistent") and noise <= RELIABLE_NOISE_PCT,
         "cache_bytes": ctx.cache_bytes,
         "free_ram_bytes": ctx.free_bytes,
         "verdict": diagnosis.verdict,

@@ -32,7 +32,7 @@ DISPATCH_BOUND = "dispatch-bound"
 DISPATCH_PROBE_SPE = 8  # steps per execution the doctor probes the device ceiling at
 MIN_DISPATCH_POINTS = 10.0  # points of the e2e step below which per-step dispatch is not named
 MIN_PREDICTED_GAIN_PCT = 5.0  # a fix predicting less is listed as not worth it (predictions are not measurements)
-MAX_VERDICT_NOISE_PCT = 15.0  # input-bound below min(noise, this) is model-bound; a noisier run is warned about
+MAX_VERDICT_NOISE_PCT = 25.0  # parts below min(noise, this) are not named; a noisier run is flagged unreliable
 CACHE_RAM_FRACTION = 0.5  # a decode cache is proposed only when it takes at most this fraction of free RAM
 
 
@@ -216,10 +216,17 @@ def diagnose(facts: Facts, ctx: Context, noise_pct: float) -> Diagnosis:
         TRANSFER_BOUND: split.transfer_pct or 0.0,
         DISPATCH_BOUND: dispatch_pts,
     }
-    if split.input_bound_pct < min(noise_pct, MAX_VERDICT_NOISE_PCT) and dispatch_pts < MIN_DISPATCH_POINTS:
-        verdict = MODEL_BOUND
-    else:
-        verdict = max(parts, key=parts.get)
+    # A part is named only when it is larger than the noise (a part within it is no claim); the largest wins.
+    bar = min(noise_pct, MAX_VERDICT_NOISE_PCT)
+    # Dispatch is part of the model's own step (it shows with input-bound at 0); input and transfer need the
+    # accelerator to be waiting beyond the noise.
+    waiting = split.input_bound_pct >= bar
+    named = {
+        k: v
+        for k, v in parts.items()
+        if (v > max(bar, MIN_DISPATCH_POINTS) if k == DISPATCH_BOUND else waiting and v > bar)
+    }
+    verdict = max(named, key=named.get) if named else MODEL_BOUND
     model = Model(facts)
     fixes, not_applied = [], []
     input_side = verdict != MODEL_BOUND

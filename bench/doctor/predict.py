@@ -113,11 +113,13 @@ def stage_shares(stage_rates: dict[str, float]) -> dict[str, float]:
 
 
 def work_per_image(facts: Facts) -> float:
-    """`W`: CPU-seconds of pipeline work per image (from the one-core rate; else the rate at the parallelism in
-    force, assumed linear)."""
+    """`W`: CPU-seconds of pipeline work per image: from the one-core rate, but never more than the all-core rate
+    allows (no pipeline scales beyond linear; a one-core point slowed by a busy machine must not say so); without a
+    one-core point, from the rate at the parallelism in force, assumed linear."""
+    linear = parallelism(facts.options, facts.cores) / facts.pipeline_only
     if facts.one_core_pipeline:
-        return 1.0 / facts.one_core_pipeline
-    return parallelism(facts.options, facts.cores) / facts.pipeline_only
+        return min(1.0 / facts.one_core_pipeline, facts.cores / facts.pipeline_only)
+    return linear
 
 
 def _stages_up_to(stage_rates: dict[str, float], last: str) -> frozenset[str]:

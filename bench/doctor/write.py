@@ -46,9 +46,9 @@ def summary_text(doc: dict[str, Any]) -> str:
         f" fed ceiling {_rate(doc['fed_ceiling_images_per_sec'])},"
         f" pipeline-only {_rate(doc['pipeline_images_per_sec'])}"
         f" (1 core: {_rate(doc['one_core_pipeline_images_per_sec'])}); noise {doc['noise_pct']:.0f}%",
-        f"  diagnosis: {doc['diagnosis']}",
+        f"  diagnosis: {doc['diagnosis']}" + ("" if doc.get("reliable", True) else " (UNRELIABLE: see the warnings)"),
     ]
-    if doc["noise_pct"] > 15:
+    if doc["noise_pct"] > 25:
         lines.append(
             f"  warning: the training steps spread {doc['noise_pct']:.0f}% (a busy machine?): "
             "measured gains below that are not claimed; rerun on a quiet machine"
@@ -102,13 +102,16 @@ def doctor_markdown(doc: dict[str, Any]) -> str:
     parts = [
         f"# bench doctor: {doc['workload']} / {doc['pipeline']}",
         "",
-        f"**Diagnosis.** {doc['diagnosis']}.",
+        f"**Diagnosis.** {doc['diagnosis']}."
+        + ("" if doc.get("reliable", True) else " **Unreliable**: the measurements disagree or spread widely."),
         "",
         f"Input-bound {doc['input_bound_pct']:.0f}% = transfer {doc['transfer_pct'] or 0:.0f} + pipeline "
         f"{doc['pipeline_pct'] or 0:.0f} points; per-step dispatch {doc['dispatch_points']:.0f} points; "
         f"noise {doc['noise_pct']:.0f}%. Data: {doc['data_kind']}: {doc['data_source']}. Measured with "
         f"{doc['measured_with']} on {doc['cores']} cores"
         + (", with an accelerator." if doc["accelerator"] else " (CPU only)."),
+        "",
+        *[f"Inconsistent: {problem}." for problem in doc.get("inconsistent") or []],
         "",
         "## Measurements (img/s)",
         "",
