@@ -30,7 +30,7 @@ class ValuePreprocess:
     """
 
     name: str
-    scale: float = 1.0
+    scale: float | tuple[float, ...] = 1.0  # one factor, or one per channel
     offset: tuple[float, ...] = ()  # per channel, after any reversal; () = none
     reverse_channels: bool = False  # RGB -> BGR
 
@@ -44,7 +44,7 @@ class ValuePreprocess:
         if self.reverse_channels:
             x = flip_channels(x)
         if self.scale != 1.0:
-            x = x * self.scale
+            x = x * (np.asarray(self.scale, dtype=np.float32) if isinstance(self.scale, tuple) else self.scale)
         if self.offset:
             x = x + np.asarray(self.offset, dtype=np.float32)
         return x
@@ -53,10 +53,25 @@ class ValuePreprocess:
 # ImageNet channel means in BGR order: what `keras.applications.vgg16.preprocess_input` (caffe mode) subtracts.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
-# Value preprocessing applied after augmentation, by name (the name goes in the record).
+# ImageNet channel means and standard deviations (RGB, of [0, 1] values): `torch` mode of Keras's applications.
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+
+# Value preprocessing applied after augmentation, by name (the name goes in the record). Besides the seed's
+# `unit`, the modes of `keras.applications.imagenet_utils.preprocess_input` (each tested equal to an application's
+# own `preprocess_input`) and `raw` for the applications that normalise inside the model (EfficientNet,
+# MobileNetV3, ConvNeXt, RegNet take 0-255 values).
 PREPROCESSORS: dict[str, ValuePreprocess] = {
     "unit": ValuePreprocess("unit", scale=1.0 / 255.0),  # [0, 255] -> [0, 1], the seed's rescale=1./255
     "vgg16": ValuePreprocess("vgg16", offset=tuple(-m for m in CAFFE_BGR_MEAN), reverse_channels=True),  # caffe
+    "caffe": ValuePreprocess("caffe", offset=tuple(-m for m in CAFFE_BGR_MEAN), reverse_channels=True),
+    "tf": ValuePreprocess("tf", scale=1.0 / 127.5, offset=(-1.0, -1.0, -1.0)),  # [-1, 1]
+    "torch": ValuePreprocess(
+        "torch",
+        scale=tuple(1.0 / (255.0 * s) for s in TORCH_STD),
+        offset=tuple(-m / s for m, s in zip(TORCH_MEAN, TORCH_STD, strict=True)),
+    ),
+    "raw": ValuePreprocess("raw"),  # 0-255 float: the model normalises
 }
 
 

@@ -94,3 +94,26 @@ class ServiceOptions(TfDataOptions):
 @dataclass(frozen=True, kw_only=True)
 class NoOptions:
     """A pipeline without knobs (the synthetic ceiling)."""
+
+
+def _function_reference(value: object) -> str | None:
+    """None (the preset: no function yet) or a `package.module:function` reference (the `pipeline_fn` parser)."""
+    from imgcls.user_code import check_reference
+
+    return None if value is None else check_reference(value, "a pipeline function")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserOptions:
+    """Your own pipeline: the function that builds it (called with `batch_size` and `seed` where it takes them)."""
+
+    pipeline_fn: str | None = knob(
+        None,
+        _function_reference,
+        "your pipeline: package.module:function returning what model.fit takes (a tf.data.Dataset, a "
+        "keras.utils.PyDataset, a generator of (x, y), a torch DataLoader); implies --pipeline user",
+        metavar="MODULE:FN",
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
