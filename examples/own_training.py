@@ -51,7 +51,7 @@ def build_jpeg_pipeline(batch_size: int = 32, seed: int = 0, sleep_in: str | Non
         def slow(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             x, y = fn(x, y)
             slept = tf.py_function(lambda: time.sleep(0.002) or 0.0, [], tf.float32)
-            return x + tf.cast(slept, x.dtype) * 0, y
+            return tf.ensure_shape(x + tf.cast(slept, x.dtype) * 0, x.shape), y
 
         return slow
 

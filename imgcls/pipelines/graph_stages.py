@@ -9,8 +9,8 @@ transformation (`ds.map(decode, name="decode")`), else by its kind (`map`, `batc
 The walk follows single-input steps; a step with several inputs (zip, concatenate, interleave's sources) or
 none is where the walk stops, and is the first stage. `with_options` steps are not stages: the final graph's
 options are put back on every prefix, so each runs with the threading and optimisation settings it runs with in
-training. A prefix that comes before the batch is batched to the run's batch size (Python's per-element cost
-would otherwise mask the stage's own) and repeated, like the built-in pipelines' prefixes.
+training. A prefix that comes before the graph's first batching step is batched to the run's batch size
+(Python's per-element cost would otherwise mask the stage's own) and repeated, like the built-in pipelines'.
 
 `_inputs()` and `_name` are TensorFlow's own attributes (not a public API): where they are missing the graph is
 `not staged` and says why.
@@ -63,9 +63,10 @@ def chain(ds: tf.data.Dataset) -> list[tuple[str, tf.data.Dataset]]:
     return named
 
 
-def _rank(ds: tf.data.Dataset) -> int:
-    first = tf.nest.flatten(ds.element_spec)[0]
-    return len(first.shape) if first.shape.rank is not None else -1
+def _batches(ds: tf.data.Dataset) -> bool:
+    """A batching step (`batch`, `padded_batch`, `ragged_batch`, tf.data's parallel batch; not `unbatch`)."""
+    name = type(ds).__name__
+    return "Batch" in name and "Unbatch" not in name and "Rebatch" not in name
 
 
 def _as_pair(*parts: Any) -> tuple[Any, Any]:
@@ -84,10 +85,10 @@ def stage_prefixes(ds: tf.data.Dataset, batch_size: int) -> dict[str, tf.data.Da
     if len(steps) < 2:
         raise NotStaged("the graph has a single step")
     options = ds.options()
-    final_rank = _rank(ds)
+    first_batch = next((i for i, (_, step) in enumerate(steps) if _batches(step)), len(steps))
     prefixes: dict[str, tf.data.Dataset] = {}
-    for name, prefix in steps:
-        if _rank(prefix) < final_rank:  # before the batch: batch it as the graph will
+    for index, (name, prefix) in enumerate(steps):
+        if index < first_batch:  # before the batch: batch it as the graph will
             prefix = prefix.batch(batch_size)
         if not isinstance(prefix.element_spec, tuple) or len(prefix.element_spec) != 2:
             prefix = prefix.map(_as_pair)
