@@ -91,6 +91,11 @@ class AugmentSpec:
         horizontal_flip: Flip left-right with probability 0.5.
         preprocess: Key into `PREPROCESSORS`, applied after augmentation (also at evaluation).
         resize_interpolation: How file inputs are resized to the workload's image size.
+        crop_scale: Random resized crop (ImageNet training's RandomResizedCrop): the crop's area, a fraction of the
+            image's, drawn uniformly in this range; None = no crop. The flip then goes with the crop, not a warp.
+        crop_ratio: The crop's aspect ratio (width / height) range, drawn log-uniformly.
+        eval_center_crop: At evaluation (and with `--augment none`), the centred crop of this fraction of the
+            shorter side, resized to the model's size (ImageNet's 224 of 256 = 0.875); None = the whole image.
     """
 
     name: str
@@ -102,6 +107,9 @@ class AugmentSpec:
     horizontal_flip: bool = False
     preprocess: str = "unit"
     resize_interpolation: str = "bilinear"
+    crop_scale: tuple[float, float] | None = None
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    eval_center_crop: float | None = None
 
     def __post_init__(self) -> None:
         if self.preprocess not in PREPROCESSORS:
@@ -110,6 +118,13 @@ class AugmentSpec:
             value = getattr(self, field)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{field}` must be in [0, 1), got {value}")
+        if self.crop_scale is not None and not 0.0 < self.crop_scale[0] <= self.crop_scale[1] <= 1.0:
+            raise ValueError(f"`crop_scale` must be 0 < low <= high <= 1, got {self.crop_scale}")
+
+    @property
+    def has_crop(self) -> bool:
+        """A random resized crop (rendered at decode, per image: the flip goes with it)."""
+        return self.crop_scale is not None
 
     @property
     def has_warp(self) -> bool:
@@ -120,12 +135,17 @@ class AugmentSpec:
             or self.height_shift
             or self.shear_deg
             or self.zoom
-            or self.horizontal_flip
+            or (self.horizontal_flip and not self.has_crop)
         )
 
     def without_augmentation(self) -> AugmentSpec:
         """The same preprocessing with no random transform (what evaluation and `--augment none` use)."""
-        return AugmentSpec(name="none", preprocess=self.preprocess, resize_interpolation=self.resize_interpolation)
+        return AugmentSpec(
+            name="none",
+            preprocess=self.preprocess,
+            resize_interpolation=self.resize_interpolation,
+            eval_center_crop=self.eval_center_crop,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -133,7 +153,15 @@ class AugmentSpec:
     # ---- rendering for ImageDataGenerator -------------------------------------------------------------
     def idg_kwargs(self, preprocess: bool = True) -> dict[str, Any]:
         """Keyword arguments for `ImageDataGenerator` doing exactly this work (`preprocess=False`: values stay
-        0-255, for a model that preprocesses itself)."""
+        0-255, for a model that preprocesses itself).
+
+        Raises:
+            InvalidValue: a random resized crop or a centre crop, which ImageDataGenerator has no argument for.
+        """
+        if self.has_crop or self.eval_center_crop:
+            from imgcls.errors import InvalidValue
+
+            raise InvalidValue("ImageDataGenerator has no random resized crop or centre crop; use a tf.data pipeline")
         return {
             "rotation_range": self.rotation_deg,
             "width_shift_range": self.width_shift,
