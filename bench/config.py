@@ -124,8 +124,11 @@ def check(config: RunConfig) -> Workload:
             installed or a knob value that makes no sense on it.
     """
     workload = get_workload(config.workload)
-    workload.augment_spec(config.augment)
-    get_pipeline_spec(config.pipeline).options_with(config.pipeline_options)
+    spec = workload.augment_spec(config.augment)
+    pipeline = get_pipeline_spec(config.pipeline)
+    pipeline.options_with(config.pipeline_options)
+    if spec.has_crop and not pipeline.random_crop:
+        raise UserFacingError(f"--pipeline {pipeline.name} cannot render {config.workload}'s random resized crop")
     backend = get_backend(config.backend)
     backend.check_available()
     resolved_compile(config)

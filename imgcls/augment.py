@@ -148,7 +148,8 @@ class AugmentSpec:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as JSON keeps them (ranges as lists), so a record read back equals the one written."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     # ---- rendering for ImageDataGenerator -------------------------------------------------------------
     def idg_kwargs(self, preprocess: bool = True) -> dict[str, Any]:

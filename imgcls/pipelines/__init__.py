@@ -29,6 +29,7 @@ for _spec in (
         "Keras's legacy ImageDataGenerator (flow / flow_from_dataframe): the baseline",
         IdgOptions(),
         "imgcls.pipelines.idg:IdgPipeline",
+        random_crop=False,
     ),
     PipelineSpec(
         "tfdata-naive",

@@ -105,6 +105,7 @@ class PipelineSpec:
             analysis reads) or `naive` (what a first port looks like); None otherwise.
         implied_by: An option only this pipeline has and cannot run without (`pipeline_fn` for `user`): setting it
             selects the pipeline when none is named, and leaving it unset is an error.
+        random_crop: The pipeline can render a random resized crop spec (ImageDataGenerator has no such argument).
         own_data: The pipeline brings its own data and work (the user's function): it neither reads the run's
             `DataSet` nor renders the workload's `AugmentSpec`, so the same-work contract does not apply to it.
     """
@@ -117,6 +118,7 @@ class PipelineSpec:
     tuning: str | None = None
     implied_by: str | None = None
     own_data: bool = False
+    random_crop: bool = True
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -171,9 +173,12 @@ def pipeline_specs() -> list[PipelineSpec]:
     return _PIPELINES.values()
 
 
-def workload_pipelines() -> list[str]:
-    """The pipelines that render the workload's data and spec (every one but those that bring their own)."""
-    return [spec.name for spec in _PIPELINES.values() if not spec.own_data]
+def workload_pipelines(spec: AugmentSpec | None = None) -> list[str]:
+    """The pipelines that render the workload's data and spec (every one but those that bring their own); given a
+    spec, those that can render it."""
+    return [
+        p.name for p in _PIPELINES.values() if not p.own_data and (spec is None or p.random_crop or not spec.has_crop)
+    ]
 
 
 def pipelines_with_role(role: str) -> list[str]:
