@@ -16,6 +16,7 @@ from typing import Any
 from bench.backends import COMPILE_CHOICES, get_backend, list_backends
 from imgcls.data.catalogue import get_dataset_info
 from imgcls.errors import InvalidValue, UserFacingError
+from imgcls.model_specs import model_spec_word, parse_model_spec
 from imgcls.options import INPUT, TRAINING, Knob, changed, knob, on_off, one_of, positive_int, validate
 from imgcls.options import knobs_of as declared_knobs
 from imgcls.pipelines import get_pipeline_spec
@@ -34,6 +35,16 @@ class RunConfig:
     pipeline: str = "tfdata"
     pipeline_options: dict[str, Any] = field(default_factory=dict)  # input knobs set away from the preset
     # training knobs
+    model: str | None = knob(
+        None,
+        model_spec_word,
+        "your model instead of the workload's: a .keras file, package.module:function (returns a Keras model; "
+        "compiled with the workload's loss and optimizer unless it comes compiled) or a keras.applications name "
+        "(resnet50, mobilenetv3small, efficientnetb0, ...; weights none unless --weights PATH, its own input size "
+        "and preprocessing)",
+        kind=TRAINING,
+        metavar="SPEC",
+    )
     backend: str = knob("tensorflow", one_of(*list_backends()), "Keras backend (set before Keras loads)", kind=TRAINING)
     compile: str = knob(
         "auto",
@@ -114,8 +125,11 @@ def check(config: RunConfig) -> Workload:
             installed or a knob value that makes no sense on it.
     """
     workload = get_workload(config.workload)
-    workload.augment_spec(config.augment)
-    get_pipeline_spec(config.pipeline).options_with(config.pipeline_options)
+    spec = workload.augment_spec(config.augment)
+    pipeline = get_pipeline_spec(config.pipeline)
+    pipeline.options_with(config.pipeline_options)
+    if spec.has_crop and not pipeline.random_crop:
+        raise UserFacingError(f"--pipeline {pipeline.name} cannot render {config.workload}'s random resized crop")
     backend = get_backend(config.backend)
     backend.check_available()
     resolved_compile(config)
@@ -123,10 +137,16 @@ def check(config: RunConfig) -> Workload:
         raise UserFacingError(f"--steps-per-execution {config.steps_per_execution}: the {backend.name} backend runs 1")
     if config.strategy != "default" and not backend.distributes:
         raise UserFacingError(f"--strategy {config.strategy} is a tf.distribute strategy: tensorflow backend only")
-    if config.image_size is not None and not get_dataset_info(workload.dataset).as_files:
+    files = get_dataset_info(workload.dataset).as_files
+    if config.image_size is not None and not files:
         raise UserFacingError(f"--image-size resizes image files; {config.workload} is arrays at a fixed size")
-    if config.weights is not None and "weights" not in workload.model_kwargs:
-        raise UserFacingError(f"--weights applies to imagenette-vgg16 only, not {config.workload}")
+    model = parse_model_spec(config.model) if config.model else None
+    if model is not None and model.image_size and not files:
+        raise UserFacingError(f"--model {model.text} takes {model.image_size} RGB images; {config.workload} is arrays")
+    takes_weights = model.kind == "application" if model else "weights" in workload.model_kwargs
+    if config.weights is not None and not takes_weights:
+        what = config.model or config.workload
+        raise UserFacingError(f"--weights applies to imagenette-vgg16 and keras.applications --model names, not {what}")
     for name in ("batch_size", "epochs", "steps_per_epoch", "limit_train", "limit_test", "image_size"):
         value = getattr(config, name)
         if value is not None and value < 1:

@@ -55,6 +55,11 @@ class RunRecord:
     augment_spec: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     model_weights: str | None = None
+    model: str | None = None  # --model as given (None: the workload's own)
+    model_name: str | None = None  # what was trained: the workload's builder or the --model spec
+    model_params: int | None = None
+    model_input_shape: list[int | None] | None = None  # without the batch dimension
+    model_compiled_by: str | None = None  # harness (the workload's loss and optimizer) | user (kept as given)
     # data provenance
     data_kind: str | None = None  # real | generated
     data_source: str | None = None
@@ -82,6 +87,7 @@ class RunRecord:
     pipeline_batches: int | None = None
     stage_images_per_sec: dict[str, float] = field(default_factory=dict)  # tf.data prefixes, in graph order
     slowest_stage: str | None = None
+    stage_note: str | None = None  # why no stage was timed (`not staged: ...`, a user pipeline that is no graph)
     # model alone, same process
     train_spread_pct: float | None = None  # (max - min) / median of the training window's block rates
     # The ceilings (bench.run.ceilings). Records before `ceiling_kind` existed hold the fed ceiling here.

@@ -30,7 +30,7 @@ class ValuePreprocess:
     """
 
     name: str
-    scale: float = 1.0
+    scale: float | tuple[float, ...] = 1.0  # one factor, or one per channel
     offset: tuple[float, ...] = ()  # per channel, after any reversal; () = none
     reverse_channels: bool = False  # RGB -> BGR
 
@@ -44,7 +44,7 @@ class ValuePreprocess:
         if self.reverse_channels:
             x = flip_channels(x)
         if self.scale != 1.0:
-            x = x * self.scale
+            x = x * (np.asarray(self.scale, dtype=np.float32) if isinstance(self.scale, tuple) else self.scale)
         if self.offset:
             x = x + np.asarray(self.offset, dtype=np.float32)
         return x
@@ -53,10 +53,25 @@ class ValuePreprocess:
 # ImageNet channel means in BGR order: what `keras.applications.vgg16.preprocess_input` (caffe mode) subtracts.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
-# Value preprocessing applied after augmentation, by name (the name goes in the record).
+# ImageNet channel means and standard deviations (RGB, of [0, 1] values): `torch` mode of Keras's applications.
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+
+# Value preprocessing applied after augmentation, by name (the name goes in the record). Besides the seed's
+# `unit`, the modes of `keras.applications.imagenet_utils.preprocess_input` (each tested equal to an application's
+# own `preprocess_input`) and `raw` for the applications that normalise inside the model (EfficientNet,
+# MobileNetV3, ConvNeXt, RegNet take 0-255 values).
 PREPROCESSORS: dict[str, ValuePreprocess] = {
     "unit": ValuePreprocess("unit", scale=1.0 / 255.0),  # [0, 255] -> [0, 1], the seed's rescale=1./255
     "vgg16": ValuePreprocess("vgg16", offset=tuple(-m for m in CAFFE_BGR_MEAN), reverse_channels=True),  # caffe
+    "caffe": ValuePreprocess("caffe", offset=tuple(-m for m in CAFFE_BGR_MEAN), reverse_channels=True),
+    "tf": ValuePreprocess("tf", scale=1.0 / 127.5, offset=(-1.0, -1.0, -1.0)),  # [-1, 1]
+    "torch": ValuePreprocess(
+        "torch",
+        scale=tuple(1.0 / (255.0 * s) for s in TORCH_STD),
+        offset=tuple(-m / s for m, s in zip(TORCH_MEAN, TORCH_STD, strict=True)),
+    ),
+    "raw": ValuePreprocess("raw"),  # 0-255 float: the model normalises
 }
 
 
@@ -76,6 +91,11 @@ class AugmentSpec:
         horizontal_flip: Flip left-right with probability 0.5.
         preprocess: Key into `PREPROCESSORS`, applied after augmentation (also at evaluation).
         resize_interpolation: How file inputs are resized to the workload's image size.
+        crop_scale: Random resized crop (ImageNet training's RandomResizedCrop): the crop's area, a fraction of the
+            image's, drawn uniformly in this range; None = no crop. The flip then goes with the crop, not a warp.
+        crop_ratio: The crop's aspect ratio (width / height) range, drawn log-uniformly.
+        eval_center_crop: At evaluation (and with `--augment none`), the centred crop of this fraction of the
+            shorter side, resized to the model's size (ImageNet's 224 of 256 = 0.875); None = the whole image.
     """
 
     name: str
@@ -87,6 +107,9 @@ class AugmentSpec:
     horizontal_flip: bool = False
     preprocess: str = "unit"
     resize_interpolation: str = "bilinear"
+    crop_scale: tuple[float, float] | None = None
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    eval_center_crop: float | None = None
 
     def __post_init__(self) -> None:
         if self.preprocess not in PREPROCESSORS:
@@ -95,6 +118,13 @@ class AugmentSpec:
             value = getattr(self, field)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{field}` must be in [0, 1), got {value}")
+        if self.crop_scale is not None and not 0.0 < self.crop_scale[0] <= self.crop_scale[1] <= 1.0:
+            raise ValueError(f"`crop_scale` must be 0 < low <= high <= 1, got {self.crop_scale}")
+
+    @property
+    def has_crop(self) -> bool:
+        """A random resized crop (rendered at decode, per image: the flip goes with it)."""
+        return self.crop_scale is not None
 
     @property
     def has_warp(self) -> bool:
@@ -105,20 +135,34 @@ class AugmentSpec:
             or self.height_shift
             or self.shear_deg
             or self.zoom
-            or self.horizontal_flip
+            or (self.horizontal_flip and not self.has_crop)
         )
 
     def without_augmentation(self) -> AugmentSpec:
         """The same preprocessing with no random transform (what evaluation and `--augment none` use)."""
-        return AugmentSpec(name="none", preprocess=self.preprocess, resize_interpolation=self.resize_interpolation)
+        return AugmentSpec(
+            name="none",
+            preprocess=self.preprocess,
+            resize_interpolation=self.resize_interpolation,
+            eval_center_crop=self.eval_center_crop,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as JSON keeps them (ranges as lists), so a record read back equals the one written."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     # ---- rendering for ImageDataGenerator -------------------------------------------------------------
     def idg_kwargs(self, preprocess: bool = True) -> dict[str, Any]:
         """Keyword arguments for `ImageDataGenerator` doing exactly this work (`preprocess=False`: values stay
-        0-255, for a model that preprocesses itself)."""
+        0-255, for a model that preprocesses itself).
+
+        Raises:
+            InvalidValue: a random resized crop or a centre crop, which ImageDataGenerator has no argument for.
+        """
+        if self.has_crop or self.eval_center_crop:
+            from imgcls.errors import InvalidValue
+
+            raise InvalidValue("ImageDataGenerator has no random resized crop or centre crop; use a tf.data pipeline")
         return {
             "rotation_range": self.rotation_deg,
             "width_shift_range": self.width_shift,

@@ -108,3 +108,11 @@ def vgg16_transfer(
     x = layers.Dense(256, activation="relu")(x)
     x = layers.Dropout(0.5)(x)
     return keras.Model(inputs, _softmax_head(x, num_classes), name="vgg16_transfer")
+
+
+def resnet50(input_shape: tuple[int, int, int], num_classes: int, weights: str | None = None) -> keras.Model:
+    """Keras's ResNet-50 (`keras.applications.ResNet50`, random init unless `weights` names its no-top weights
+    file) with a float32 softmax head for `num_classes`: what `--model resnet50` builds."""
+    from imgcls.model_specs import parse_model_spec
+
+    return parse_model_spec("resnet50").build(input_shape, num_classes, weights).model

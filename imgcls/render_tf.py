@@ -109,3 +109,81 @@ def augment(images: tf.Tensor, spec: AugmentSpec, seed: Any = None) -> tf.Tensor
     shape = tf.shape(images)
     transforms = random_transforms(spec, shape[0], shape[1], shape[2], seed)
     return projective_warp(images, transforms) if spec.rotation_deg else row_warp(images, transforms)
+
+
+# ---- random resized crop (ImageNet training) and centre crop (its evaluation) ----------------------------------
+_WHOLE_IMAGE = ((0.0, 0.0, 1.0, 1.0),)
+
+
+def crop_window(shape: tf.Tensor, spec: AugmentSpec, seed: tf.Tensor) -> tf.Tensor:
+    """`[offset_y, offset_x, height, width]` of a random resized crop of an image of `shape` (`[H, W, C]`).
+
+    `sample_distorted_bounding_box` draws the area fraction in `spec.crop_scale` and the aspect ratio in
+    `spec.crop_ratio`, 10 attempts (as torchvision's RandomResizedCrop), the whole image when all fail.
+    """
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        image_size=shape,
+        bounding_boxes=tf.constant([_WHOLE_IMAGE], tf.float32),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=spec.crop_ratio,
+        area_range=spec.crop_scale,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return tf.stack([begin[0], begin[1], size[0], size[1]])
+
+
+def decode_window(raw: tf.Tensor, window: tf.Tensor, channels: int, fused: bool) -> tf.Tensor:
+    """`window` (`[y, x, h, w]`) of the image in `raw`, uint8."""
+    decoded = decoder_output(raw, window, channels, fused)
+    if fused:
+        return decoded
+    return tf.slice(decoded, [window[0], window[1], 0], [window[2], window[3], channels])
+
+
+def decoder_output(raw: tf.Tensor, window: tf.Tensor, channels: int, fused: bool) -> tf.Tensor:
+    """What the decoder produces for `window`: fused, only the window (JPEG's `decode_and_crop_jpeg` skips the rows
+    and MCU columns outside it); plain, the whole image (cut afterwards)."""
+    if fused:
+
+        def crop_in_decode() -> tf.Tensor:
+            return tf.io.decode_and_crop_jpeg(raw, window, channels=channels, dct_method="INTEGER_ACCURATE")
+
+        def other() -> tf.Tensor:  # not a JPEG: nothing to fuse
+            return tf.slice(decode(raw, channels), [window[0], window[1], 0], [window[2], window[3], channels])
+
+        image = tf.cond(tf.io.is_jpeg(raw), crop_in_decode, other)
+        image.set_shape([None, None, channels])
+        return image
+    return decode(raw, channels)
+
+
+def image_shape(raw: tf.Tensor, channels: int) -> tf.Tensor:
+    """`[H, W, channels]` from the header alone for a JPEG (no decode), else by decoding."""
+    return tf.cond(
+        tf.io.is_jpeg(raw),
+        lambda: tf.concat([tf.io.extract_jpeg_shape(raw)[:2], [channels]], 0),
+        lambda: tf.shape(decode(raw, channels), out_type=tf.int32),
+    )
+
+
+def decode_random_crop(
+    raw: tf.Tensor, spec: AugmentSpec, size: tuple[int, int], channels: int, seed: tf.Tensor, fused: bool
+) -> tf.Tensor:
+    """Image bytes -> uint8 `[*size, channels]`: a random resized crop, resized as PIL does, flipped with
+    probability 1/2 when the spec flips. `fused` changes how much is decoded, never which crop is taken."""
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    window = crop_window(image_shape(raw, channels), spec, crop_seed)
+    image = resize(decode_window(raw, window, channels, fused), size, spec.resize_interpolation)
+    if spec.horizontal_flip:
+        image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+    return image
+
+
+def decode_center_crop(raw: tf.Tensor, spec: AugmentSpec, size: tuple[int, int], channels: int) -> tf.Tensor:
+    """Image bytes -> the centred square `eval_center_crop` of the shorter side, resized to `size` (evaluation)."""
+    shape = image_shape(raw, channels)
+    side = tf.cast(tf.cast(tf.minimum(shape[0], shape[1]), tf.float32) * spec.eval_center_crop, tf.int32)
+    window = tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2, side, side])
+    return resize(decode_window(raw, window, channels, fused=True), size, spec.resize_interpolation)

@@ -150,3 +150,31 @@ register_workload(
         model_kwargs={"weights": "imagenet"},
     )
 )
+
+# The field's reference workload: every public loader claim (MLPerf, DALI, FFCV) is ResNet-50 at 224 px with
+# ImageNet's training input -- RandomResizedCrop (area 8-100%, aspect 3/4-4/3) and a horizontal flip, then the
+# model's own normalisation (caffe for Keras's ResNet-50) -- and a centre crop (224 of 256) for evaluation.
+register_workload(
+    Workload(
+        name="imagenet-resnet50",
+        dataset="imagenet",
+        image_size=(224, 224),
+        channels=3,
+        model="resnet50",
+        augment=AugmentSpec(
+            name="seed",
+            crop_scale=(0.08, 1.0),
+            crop_ratio=(3 / 4, 4 / 3),
+            horizontal_flip=True,
+            preprocess="caffe",
+            eval_center_crop=0.875,
+        ),
+        batch_size=64,
+        epochs=1,
+        steps_per_epoch=10,
+        target_accuracy=0.5,
+        parity_margin=0.03,
+        description="ImageNet-layout JPEG folders at 224 px, Keras ResNet-50, RandomResizedCrop + flip",
+        model_kwargs={"weights": None},
+    )
+)

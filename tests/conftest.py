@@ -91,7 +91,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-SMALL_IMAGE_SIZE = {"imagenette": 48, "imagenette-vgg16": 32}  # small overrides of 160 / 224 px for quick runs
+SMALL_IMAGE_SIZE = {
+    "imagenette": 48,
+    "imagenette-vgg16": 32,
+    "imagenet-resnet50": 64,
+}  # small overrides of 160 / 224 px for quick runs
 
 
 def tiny_config(workload: str = "mnist", pipeline: str = "tfdata", **overrides: object):  # noqa: ANN201

@@ -19,20 +19,32 @@ import pytest
 
 from bench.backends import get_backend, list_backends
 from bench.run.runner import run_and_record
-from imgcls.pipelines import InputConfig, build_pipeline
+from imgcls.pipelines import InputConfig, build_pipeline, workload_pipelines
 from imgcls.workloads import get_workload, list_workloads
 from tests.conftest import SMALL_IMAGE_SIZE, tiny_config
 
 BACKEND = keras.backend.backend()
-FIXTURE = {"mnist": "mnist_tiny", "cifar10": "cifar_tiny", "imagenette": "imagenette_tiny"}
+FIXTURE = {
+    "mnist": "mnist_tiny",
+    "cifar10": "cifar_tiny",
+    "imagenette": "imagenette_tiny",
+    "imagenet": "imagenette_tiny",
+}
 
 
 def _data(workload: str, request: pytest.FixtureRequest):  # noqa: ANN202
     return request.getfixturevalue(FIXTURE[get_workload(workload).dataset])
 
 
-@pytest.mark.parametrize("pipeline", ["idg", "tfdata", "synthetic"])
-@pytest.mark.parametrize("workload", list_workloads())
+@pytest.mark.parametrize(
+    ("workload", "pipeline"),
+    [
+        (w, p)
+        for w in list_workloads()
+        for p in ("idg", "tfdata", "synthetic")
+        if p in workload_pipelines(get_workload(w).augment)
+    ],
+)
 def test_trains_a_few_steps_on_this_backend(
     workload: str, pipeline: str, request: pytest.FixtureRequest, results_dir: Path
 ) -> None:

@@ -16,7 +16,7 @@ from bench.paths import check_results_dir
 from imgcls.data import list_data_modes
 from imgcls.errors import UserFacingError
 from imgcls.options import OptionError
-from imgcls.pipelines import get_pipeline_spec, list_pipelines
+from imgcls.pipelines import get_pipeline_spec, implied_pipeline, list_pipelines
 from imgcls.workloads import get_workload, list_workloads
 
 
@@ -31,9 +31,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         pipeline_options, run_fields = knob_values(args)
     except OptionError as err:
         raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
+    # `--pipeline-fn F` alone means `--pipeline user`: an option only one pipeline has selects it.
+    pipeline = args.pipeline or implied_pipeline(pipeline_options) or RunConfig().pipeline
     config = RunConfig(
         workload=args.workload,
-        pipeline=args.pipeline,
+        pipeline=pipeline,
         pipeline_options=pipeline_options,
         **run_fields,
         data=args.data,

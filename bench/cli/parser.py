@@ -48,7 +48,12 @@ def _positive_int(text: str) -> int:
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = RunConfig()
     parser.add_argument("--workload", default="mnist", choices=list_workloads(), help="what to train (default mnist)")
-    parser.add_argument("--pipeline", default="tfdata", choices=list_pipelines(), help="input pipeline")
+    parser.add_argument(
+        "--pipeline",
+        default=None,
+        choices=list_pipelines(),
+        help=f"input pipeline (default {defaults.pipeline}; user with --pipeline-fn)",
+    )
     parser.add_argument(
         "--data",
         default="auto",
@@ -87,7 +92,12 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target-accuracy", type=float, default=None, help="time-to-accuracy target (workload default)"
     )
-    parser.add_argument("--weights", default=None, help="imagenette-vgg16 only: imagenet | none | PATH to an .h5 file")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="imagenette-vgg16: imagenet | none | PATH to an .h5 file; a keras.applications --model: none | PATH "
+        "(its no-top weights file)",
+    )
     parser.add_argument(
         "--image-size", type=_positive_int, default=None, help="square image size override (image-file workloads)"
     )

@@ -49,7 +49,10 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.gpu_preallocation = PREALLOCATION_NOTE.get(config.backend)
     batch_size = config.batch_size or workload.batch_size
     epochs = config.epochs or workload.epochs
-    spec = workload.augment_spec(config.augment)
+    from bench.run.model_choice import choose_model
+
+    chosen = choose_model(config, workload, workload.augment_spec(config.augment))  # --model: its size, its values
+    spec = chosen.augment
     pipeline = build_pipeline(config.pipeline, **config.pipeline_options)
     record.pipeline_options = pipeline.options()
     record.augment_spec = spec.as_dict()
@@ -68,7 +71,7 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.steps_per_epoch = steps
     process.seed_everything(config, backend)
 
-    image_size = (config.image_size, config.image_size) if config.image_size else workload.image_size
+    image_size = chosen.image_size
     record.image_size = list(image_size)
     on_device = config.augment_on == "device"
     inputs = inputs_for(
@@ -98,11 +101,14 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     record.per_replica_batch_size = batch_size // record.replicas
     try:
         with process.precision_policy(config.mixed_precision), strategy.scope():
-            model = workload.build_model((*image_size, workload.channels), data.num_classes, **model_kwargs)
+            model, compiled_by_user = chosen.build(data.num_classes, model_kwargs, record, say, label)
             if on_device:
                 model = with_device_augmentation(model, spec, input_size=stored_size, seed=config.seed)
-            _compile(model, workload.learning_rate, config)
+            if not compiled_by_user:
+                _compile(model, workload.learning_rate, config)
             record.compile = _checked_compile(model, config, label)
+            pipeline.check_feeds(model, data, input_config)  # a batch the model cannot take: one line, no timing
+            record.stage_note = pipeline.stage_note(data, input_config) if config.stage_batches else None
             record.absorb(
                 measure.measure_pipeline(
                     pipeline, data, input_config, config.pipeline_batches, config.stage_batches, label

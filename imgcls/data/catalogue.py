@@ -28,6 +28,8 @@ class DataSetInfo:
     full_counts: tuple[int, int] | None = None  # official train/test sizes, to name subsets
     stored_as: str = ARRAYS  # ARRAYS (uint8 arrays in memory) | FILES (a class-folder tree of images)
     keras_cache_entries: tuple[str, ...] = ()  # what keras.datasets leaves in ~/.keras/datasets
+    generated_shorter_side: int | None = None  # generated JPEGs' shorter side (None: image_shape's height)
+    generated_quality: int = 92  # generated JPEGs' quality
 
     @property
     def as_files(self) -> bool:
@@ -83,6 +85,22 @@ DATASETS: dict[str, DataSetInfo] = {
         dir_entry="imagenette2*",
         generated_sizes=(40, 10),  # per class
         full_counts=(9469, 3925),
+    ),
+    # ImageNet (ILSVRC-2012) in its usual folder layout, train/<wnid>/*.JPEG and val/<wnid>/*.JPEG, never
+    # downloaded. Generated stand-ins have its size spread: typical photos are 500x375 (shorter side 375, widths
+    # 375-560 here), saved at quality 90; 10 of its classes.
+    "imagenet": DataSetInfo(
+        name="imagenet",
+        image_shape=(224, 224, 3),
+        class_names=IMAGENETTE_CLASSES,
+        tfds_name=None,
+        keras_name=None,
+        stored_as=FILES,
+        dir_entry="imagenet*",
+        generated_sizes=(16, 4),  # per class
+        full_counts=(1281167, 50000),
+        generated_shorter_side=375,
+        generated_quality=90,
     ),
 }
 

@@ -235,10 +235,12 @@ def load_generated(info: DataSetInfo, data_dir: Path | None) -> DataSet:
     """Learnable generated data in the real format: arrays, or a JPEG class-folder tree cached on disk."""
     n_train, n_test = info.generated_sizes
     if info.as_files:
-        root = cache_dir() / f"generated-{info.name}-{n_train}x{n_test}-s{info.image_shape[0]}"
+        side = info.generated_shorter_side or info.image_shape[0]
+        root = cache_dir() / f"generated-{info.name}-{n_train}x{n_test}-s{side}-q{info.generated_quality}"
         generated.write_jpeg_tree(
-            root, {"train": n_train, "val": n_test}, info.class_names, shorter_side=info.image_shape[0]
-        )
+            root, {"train": n_train, "val": n_test}, info.class_names, shorter_side=side,
+            quality=info.generated_quality,
+        )  # fmt: skip
         return load_folder_tree(info, root, kind="generated")
     arrays = generated.make_arrays(n_train, n_test, info.image_shape, len(info.class_names))
     return _arrays_dataset(info, "generated", f"generated {info.name}-shaped arrays {n_train}/{n_test}", arrays)

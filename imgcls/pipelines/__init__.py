@@ -12,13 +12,15 @@ from imgcls.pipelines.base import (
     PipelineSpec,
     build_pipeline,
     get_pipeline_spec,
+    implied_pipeline,
     list_pipelines,
     pipeline_specs,
     pipelines_with_role,
     register_pipeline,
     role_of,
+    workload_pipelines,
 )
-from imgcls.pipelines.options import NAIVE, TUNED, IdgOptions, NoOptions, ServiceOptions
+from imgcls.pipelines.options import NAIVE, TUNED, IdgOptions, NoOptions, ServiceOptions, UserOptions
 
 for _spec in (
     PipelineSpec(
@@ -27,6 +29,7 @@ for _spec in (
         "Keras's legacy ImageDataGenerator (flow / flow_from_dataframe): the baseline",
         IdgOptions(),
         "imgcls.pipelines.idg:IdgPipeline",
+        random_crop=False,
     ),
     PipelineSpec(
         "tfdata-naive",
@@ -52,6 +55,15 @@ for _spec in (
         "imgcls.pipelines.tfdata_service:TfDataServicePipeline",
     ),
     PipelineSpec(
+        "user",
+        CANDIDATE,
+        "your own pipeline (--pipeline-fn package.module:function), measured like the built-in ones",
+        UserOptions(),
+        "imgcls.pipelines.user:UserPipeline",
+        implied_by="pipeline_fn",
+        own_data=True,
+    ),
+    PipelineSpec(
         "synthetic",
         CEILING,
         "one constant preprocessed batch: the model alone, the ceiling",
@@ -70,9 +82,11 @@ __all__ = [
     "PipelineSpec",
     "build_pipeline",
     "get_pipeline_spec",
+    "implied_pipeline",
     "list_pipelines",
     "pipeline_specs",
     "pipelines_with_role",
     "register_pipeline",
     "role_of",
+    "workload_pipelines",
 ]

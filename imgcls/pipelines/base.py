@@ -19,6 +19,7 @@ from typing import Any
 
 from imgcls.augment import AugmentSpec
 from imgcls.data.types import DataSet
+from imgcls.errors import InvalidValue
 from imgcls.options import knobs_of, replace_options
 from imgcls.registry import Registry
 
@@ -78,6 +79,14 @@ class Pipeline:
         """Growing prefixes of the training graph by stage name, or None when the pipeline has no stages."""
         return None
 
+    def stage_note(self, data: DataSet, config: InputConfig) -> str | None:
+        """Why a pipeline that could have stages has none timed (`not staged: ...`); None otherwise."""
+        return None
+
+    def check_feeds(self, model: Any, data: DataSet, config: InputConfig) -> None:
+        """Raises a one-line `UserFacingError` when this pipeline's batches are not what `model` takes (called
+        before any timing; the built-in pipelines deliver the input config's shapes by construction)."""
+
     def close(self) -> None:
         """Stops whatever the pipeline started (threads, servers). Safe to call twice."""
 
@@ -94,6 +103,11 @@ class PipelineSpec:
         implementation: `"module:callable"`; `callable(name, options) -> Pipeline`, imported on first build.
         tuning: For candidates: `tuned` (the preset the tool recommends; its one-knob ablations are what the knob
             analysis reads) or `naive` (what a first port looks like); None otherwise.
+        implied_by: An option only this pipeline has and cannot run without (`pipeline_fn` for `user`): setting it
+            selects the pipeline when none is named, and leaving it unset is an error.
+        random_crop: The pipeline can render a random resized crop spec (ImageDataGenerator has no such argument).
+        own_data: The pipeline brings its own data and work (the user's function): it neither reads the run's
+            `DataSet` nor renders the workload's `AugmentSpec`, so the same-work contract does not apply to it.
     """
 
     name: str
@@ -102,6 +116,9 @@ class PipelineSpec:
     preset: Any
     implementation: str
     tuning: str | None = None
+    implied_by: str | None = None
+    own_data: bool = False
+    random_crop: bool = True
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -118,8 +135,13 @@ class PipelineSpec:
 
         Raises:
             ValueError: an option this pipeline does not have, or a value that does not parse.
+            InvalidValue: the option the pipeline cannot run without (`implied_by`) is unset.
         """
-        return replace_options(self.preset, overrides, f"Pipeline {self.name!r}")
+        options = replace_options(self.preset, overrides, f"Pipeline {self.name!r}")
+        if self.implied_by and getattr(options, self.implied_by) is None:
+            flag = "--" + self.implied_by.replace("_", "-")
+            raise InvalidValue(f"--pipeline {self.name} needs {flag}")
+        return options
 
     def build(self, **overrides: Any) -> Pipeline:
         options = self.options_with(overrides)
@@ -151,6 +173,14 @@ def pipeline_specs() -> list[PipelineSpec]:
     return _PIPELINES.values()
 
 
+def workload_pipelines(spec: AugmentSpec | None = None) -> list[str]:
+    """The pipelines that render the workload's data and spec (every one but those that bring their own); given a
+    spec, those that can render it."""
+    return [
+        p.name for p in _PIPELINES.values() if not p.own_data and (spec is None or p.random_crop or not spec.has_crop)
+    ]
+
+
 def pipelines_with_role(role: str) -> list[str]:
     """Names of the pipelines with this role, or with this tuning (`tuned`, `naive`)."""
     return [spec.name for spec in _PIPELINES.values() if role in (spec.role, spec.tuning)]
@@ -159,6 +189,14 @@ def pipelines_with_role(role: str) -> list[str]:
 def role_of(name: str) -> str | None:
     """The role of a registered pipeline, None for a name no longer registered (an old record)."""
     return _PIPELINES.get(name).role if name in _PIPELINES else None
+
+
+def implied_pipeline(options: dict[str, Any]) -> str | None:
+    """The pipeline that options select by themselves (one only it has, such as `pipeline_fn`), else None."""
+    for spec in _PIPELINES.values():
+        if spec.implied_by and options.get(spec.implied_by) is not None:
+            return spec.name
+    return None
 
 
 def build_pipeline(name: str, **overrides: Any) -> Pipeline:

@@ -29,6 +29,12 @@ class TfDataOptions:
     max_intra_op: int | None = knob(None, off_int, "tf.data max intra-op parallelism (off = TF's default)")
     autotune_ram_budget_mb: int | None = knob(None, off_int, "tf.data autotune RAM budget in MB")
     autotune_cpu_budget: int | None = knob(None, off_int, "tf.data autotune CPU budget in cores (off = all)")
+    crop_decode: str = knob(
+        "fused",
+        one_of("fused", "plain"),
+        "random resized crop specs (imagenet-resnet50): crop inside the JPEG decode (fused: decode_and_crop_jpeg, "
+        "only the crop is decoded) or decode the whole image, then crop (plain)",
+    )
     cache_dir: str | None = None  # for cache="file"; a temporary folder when None
 
     def __post_init__(self) -> None:
@@ -38,7 +44,7 @@ class TfDataOptions:
 # The tool's best default: parallel everything, autotuned, vectorised augmentation.
 TUNED = TfDataOptions()
 # What a first tf.data port looks like: sequential map, no prefetch, no cache, per-image augmentation, ordered.
-NAIVE = TfDataOptions(map_parallel=None, prefetch=None, vectorize=False, deterministic=True)
+NAIVE = TfDataOptions(map_parallel=None, prefetch=None, vectorize=False, deterministic=True, crop_decode="plain")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,3 +100,26 @@ class ServiceOptions(TfDataOptions):
 @dataclass(frozen=True, kw_only=True)
 class NoOptions:
     """A pipeline without knobs (the synthetic ceiling)."""
+
+
+def _function_reference(value: object) -> str | None:
+    """None (the preset: no function yet) or a `package.module:function` reference (the `pipeline_fn` parser)."""
+    from imgcls.user_code import check_reference
+
+    return None if value is None else check_reference(value, "a pipeline function")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserOptions:
+    """Your own pipeline: the function that builds it (called with `batch_size` and `seed` where it takes them)."""
+
+    pipeline_fn: str | None = knob(
+        None,
+        _function_reference,
+        "your pipeline: package.module:function returning what model.fit takes (a tf.data.Dataset, a "
+        "keras.utils.PyDataset, a generator of (x, y), a torch DataLoader); implies --pipeline user",
+        metavar="MODULE:FN",
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)

@@ -40,7 +40,10 @@ def _rotated(ds: tf.data.Dataset, size: int, stream: Any) -> tf.data.Dataset:
 
 
 def _decode_bytes(raw: tf.Tensor, config: InputConfig) -> tf.Tensor:
-    """File bytes -> uint8 image at the size the model takes (`config.resize` False: the stored size)."""
+    """File bytes -> uint8 image at the size the model takes (`config.resize` False: the stored size); a spec with
+    an evaluation centre crop takes it (only the crop is decoded)."""
+    if config.augment.eval_center_crop and config.resize:
+        return render_tf.decode_center_crop(raw, config.augment, config.image_size, config.channels)
     image = render_tf.decode(raw, config.channels)
     if not config.resize:  # every file is this size (checked by the caller): the model resizes
         image.set_shape([*config.image_size, config.channels])
@@ -105,13 +108,37 @@ class TfDataPipeline(Pipeline):
             return ds.cache(f"{folder}/{tag}")
         return ds
 
+    def _decoder(self, config: InputConfig, train: bool) -> tuple[Any, bool]:
+        """`(fn(raw, label) -> (image, label), counted)`. A training spec with a random resized crop decodes and
+        crops in one step (`crop_decode`: fused into the JPEG decode, or plain), seeded by the element's counter
+        (`counted`: `fn` takes `(index, (raw, label))`), so which image gets which crop never depends on threads."""
+        spec = config.augment
+        if not (train and spec.has_crop and not config.raw_output):
+            return (lambda raw, y: (_decode_bytes(raw, config), y)), False
+        base = tf.constant(config.seed or 0, tf.int64)
+        fused = self.opts.crop_decode == "fused"
+
+        def crop(index: tf.Tensor, element: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+            raw, y = element
+            seed = tf.stack([base, index])
+            return render_tf.decode_random_crop(raw, spec, config.image_size, config.channels, seed, fused), y
+
+        return crop, True
+
     def _load(
-        self, split: Split, config: InputConfig, shuffle: bool, stop: str = "decode", stream: Any = None
+        self,
+        split: Split,
+        config: InputConfig,
+        shuffle: bool,
+        stop: str = "decode",
+        stream: Any = None,
+        train: bool = True,
     ) -> tf.data.Dataset:
         """Source -> (early shuffle) -> read -> decode: elements `(uint8 image [H,W,C], int32 label)`.
 
         `stop="read"` ends after reading file bytes (the first stage of the per-stage timing). `stream` (an int64
-        tensor) rotates the source by that many elements first: streams seeded alike then differ.
+        tensor) rotates the source by that many elements first: streams seeded alike then differ. `train` False
+        (evaluation) never crops at random.
         """
         if split.images is not None:
             ds = _rotated(tf.data.Dataset.from_tensor_slices((split.images, split.labels)), len(split), stream)
@@ -131,10 +158,15 @@ class TfDataPipeline(Pipeline):
             )
             if stop == "read":
                 return ds
-            return self._map(ds, lambda raw, y: (_decode_bytes(raw, config), y))
+            decode, counted = self._decoder(config, train)
+            return self._map(tf.data.Dataset.zip(tf.data.Dataset.counter(), ds) if counted else ds, decode)
         if stop == "read":
             return self._map(ds, lambda p, y: (tf.io.read_file(p), y))
-        return self._map(ds, lambda p, y: (_decode_bytes(tf.io.read_file(p), config), y))
+        decode, counted = self._decoder(config, train)
+        if counted:
+            ds = tf.data.Dataset.zip(tf.data.Dataset.counter(), ds)
+            return self._map(ds, lambda i, element: decode(i, (tf.io.read_file(element[0]), element[1])))
+        return self._map(ds, lambda p, y: decode(tf.io.read_file(p), y))
 
     def train_graph(
         self, data: DataSet, config: InputConfig, endless: bool = True, stream: Any = None
@@ -150,6 +182,10 @@ class TfDataPipeline(Pipeline):
         epoch is augmented afresh) -- except with `cache_at="augment"`, where the cache freezes it anyway.
         """
         spec = config.augment
+        if spec.has_crop and self.opts.cache != "off":
+            from imgcls.errors import InvalidValue
+
+            raise InvalidValue("--cache with a random resized crop would freeze the crops; use --cache off")
         cache_late = self.opts.cache != "off" and self.opts.cache_at == "augment"
         seed = config.seed
         ds = self._load(data.train, config, shuffle=self.opts.cache == "off", stream=stream)
@@ -212,7 +248,7 @@ class TfDataPipeline(Pipeline):
         """The test split in order, whatever `deterministic` says for training (order is part of the contract)."""
         ordered = TfDataPipeline(name=self.name, opts=dataclasses.replace(self.opts, deterministic=True))
         spec = config.augment.without_augmentation()
-        ds = ordered._load(data.test, config, shuffle=False)
+        ds = ordered._load(data.test, config, shuffle=False, train=False)
         ds = ds.batch(config.batch_size)
         ds = ordered._map(ds, lambda x, y: (_augment_and_preprocess(x, spec, False, raw=config.raw_output), y))
         if self.opts.prefetch is not None:

@@ -367,7 +367,7 @@ def test_idg_kwargs_carry_the_ranges_verbatim() -> None:
     assert idg.rescale is None and not idg.featurewise_center and not idg.samplewise_center
 
 
-@pytest.mark.parametrize("workload", list_workloads())
+@pytest.mark.parametrize("workload", [w for w in list_workloads() if not get_workload(w).augment.has_crop])
 def test_every_workload_spec_renders_for_idg(workload: str) -> None:
     spec = get_workload(workload).augment
     kwargs = spec.idg_kwargs()

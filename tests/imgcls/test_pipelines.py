@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 
 from imgcls.data.types import DataSet
-from imgcls.pipelines import InputConfig, build_pipeline, list_pipelines
+from imgcls.pipelines import InputConfig, build_pipeline, list_pipelines, workload_pipelines
 from imgcls.pipelines.options import IdgOptions, NoOptions, ServiceOptions, TfDataOptions
 from imgcls.workloads import get_workload
 from tests.conftest import tiny_arrays
@@ -38,8 +38,8 @@ def _param(name: str, *marks: Any) -> Any:
     return pytest.param(name, marks=[*extra, *marks], id=name)
 
 
-ALL = [_param(name) for name in list_pipelines()]
-WITH_EVAL = [_param(name) for name in list_pipelines() if name != "synthetic"]
+ALL = [_param(name) for name in workload_pipelines()]
+WITH_EVAL = [_param(name) for name in workload_pipelines() if name != "synthetic"]
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def test_train_batches_have_the_contracted_shape_dtype_range_and_labels(
 
 @pytest.mark.parametrize(
     "name",
-    [_param(name) for name in list_pipelines()],
+    [_param(name) for name in workload_pipelines()],
 )
 def test_train_batches_are_training_images_with_their_own_labels(name: str, request: pytest.FixtureRequest) -> None:
     """With augmentation off, every training image is a source training image, rescaled, beside its own label."""
@@ -166,7 +166,7 @@ def test_vgg16_preprocessing_range_in_training_and_evaluation(name: str, request
 
 @pytest.mark.parametrize(
     "name",
-    [_param(name) for name in list_pipelines()],
+    [_param(name) for name in workload_pipelines()],
 )
 def test_a_training_split_smaller_than_one_batch_still_gives_full_batches(
     name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -258,7 +258,7 @@ def test_eval_covers_the_whole_test_split_with_a_partial_last_batch(
 @pytest.mark.parametrize("source, batch, passes", [("arrays", 6, 100), ("files", 1, 30)])
 @pytest.mark.parametrize(
     "name",
-    [_param(name) for name in list_pipelines() if name != "synthetic"],
+    [_param(name) for name in workload_pipelines() if name != "synthetic"],
 )
 def test_eval_keeps_the_test_split_order_every_pass(
     name: str, source: str, batch: int, passes: int, request: pytest.FixtureRequest
@@ -312,7 +312,7 @@ def test_unknown_pipeline_name_is_a_value_error_naming_the_known_ones() -> None:
     assert all(name in message for name in list_pipelines())
 
 
-@pytest.mark.parametrize("name", list_pipelines())
+@pytest.mark.parametrize("name", workload_pipelines())
 def test_every_accepted_option_builds(name: str) -> None:
     defaults = {}
     for cls in {"idg": [IdgOptions], "synthetic": [NoOptions], SERVICE: [ServiceOptions]}.get(name, [TfDataOptions]):
@@ -324,7 +324,7 @@ def test_every_accepted_option_builds(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [_param(name) for name in list_pipelines()],
+    [_param(name) for name in workload_pipelines()],
 )
 def test_unknown_option_is_a_value_error_naming_every_accepted_option(name: str) -> None:
     with pytest.raises(ValueError) as error:

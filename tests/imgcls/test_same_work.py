@@ -22,10 +22,10 @@ from PIL import Image
 from imgcls import render_tf
 from imgcls.augment import AugmentSpec
 from imgcls.data import DATASETS, DataSet, Split, load_folder_tree
-from imgcls.pipelines import CEILING, InputConfig, build_pipeline, get_pipeline_spec, list_pipelines
+from imgcls.pipelines import CEILING, InputConfig, build_pipeline, get_pipeline_spec, workload_pipelines
 from imgcls.workloads import get_workload
 
-UNDER_TEST = [name for name in list_pipelines() if get_pipeline_spec(name).role != CEILING]
+UNDER_TEST = [name for name in workload_pipelines() if get_pipeline_spec(name).role != CEILING]
 FILE_PIPELINES = UNDER_TEST
 
 

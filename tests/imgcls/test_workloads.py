@@ -18,7 +18,7 @@ from bench.config import RunConfig
 from bench.run.runner import run_and_record
 from imgcls.data import DATASETS, DataSet, load_folder_tree
 from imgcls.data.generated import write_jpeg_tree
-from imgcls.pipelines import list_pipelines
+from imgcls.pipelines import workload_pipelines
 from imgcls.workloads import get_workload, list_workloads
 from tests.conftest import tiny_arrays, tiny_config
 
@@ -28,16 +28,29 @@ STEPS, BATCH, WARMUP = 6, 8, 2
 def _pair_params() -> list:
     params = []
     for workload in list_workloads():
-        for pipeline in list_pipelines():
+        for pipeline in workload_pipelines(get_workload(workload).augment):
             # All slow: the fast subset covers every workload x {idg, tfdata, synthetic} in tests/test_backends.py.
             marks = [pytest.mark.slow]
             params.append(pytest.param(workload, pipeline, marks=marks, id=f"{workload}-{pipeline}"))
     return params
 
 
+FIXTURES = {
+    "mnist": "mnist_tiny",
+    "cifar10": "cifar_tiny",
+    "imagenette": "imagenette_tiny",
+    "imagenet": "imagenette_tiny",
+}
+
+
 def _data_for(workload: str, request: pytest.FixtureRequest) -> DataSet:
     dataset = get_workload(workload).dataset
-    fixture = {"mnist": "mnist_tiny", "cifar10": "cifar_tiny", "imagenette": "imagenette_tiny"}[dataset]
+    fixture = {
+        "mnist": "mnist_tiny",
+        "cifar10": "cifar_tiny",
+        "imagenette": "imagenette_tiny",
+        "imagenet": "imagenette_tiny",
+    }[dataset]
     return request.getfixturevalue(fixture)
 
 
@@ -57,8 +70,8 @@ def _smoke_config(workload: str, pipeline: str) -> RunConfig:
 
 
 def test_the_matrix_is_what_the_project_declares() -> None:
-    assert set(list_workloads()) == {"mnist", "cifar10", "imagenette", "imagenette-vgg16"}
-    assert {"idg", "tfdata", "tfdata-naive", "synthetic", "tfdata-service"} <= set(list_pipelines())
+    assert set(list_workloads()) == {"mnist", "cifar10", "imagenette", "imagenette-vgg16", "imagenet-resnet50"}
+    assert {"idg", "tfdata", "tfdata-naive", "synthetic", "tfdata-service"} <= set(workload_pipelines())
     for workload in list_workloads():
         assert get_workload(workload).dataset in DATASETS
 

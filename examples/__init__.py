@@ -1,0 +1,1 @@
+"""Worked examples of measuring your own training (README: "Measure your own training")."""

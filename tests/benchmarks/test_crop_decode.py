@@ -1,0 +1,41 @@
+"""pytest-benchmark: ImageNet's random resized crop, pipeline-only, on ImageNet-sized generated JPEGs (shorter side
+375, q90): fused crop-in-decode vs decode-then-crop vs the decode alone (`--benchmark-enable` to time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.gate import cases as gatecases
+from imgcls.data import DATASETS, DataSet, load_folder_tree
+from imgcls.data.generated import write_jpeg_tree
+from imgcls.pipelines import InputConfig, build_pipeline
+from imgcls.pipelines.tfdata import decode_only_dataset
+from imgcls.workloads import get_workload
+
+BATCH, BATCHES = 32, 8
+
+
+@pytest.fixture(scope="module")
+def imagenet_jpegs(tmp_path_factory: pytest.TempPathFactory) -> DataSet:
+    root = tmp_path_factory.mktemp("imagenet-jpegs") / "imagenet-bench"
+    info = DATASETS["imagenet"]
+    write_jpeg_tree(root, {"train": 10, "val": 1}, info.class_names, shorter_side=375, quality=90)
+    return load_folder_tree(info, Path(root), kind="generated")
+
+
+@pytest.mark.parametrize("variant", ["fused", "plain", "decode-only"])
+def test_crop_decode(benchmark, imagenet_jpegs: DataSet, variant: str) -> None:
+    workload = get_workload("imagenet-resnet50")
+    config = InputConfig(image_size=(224, 224), channels=3, augment=workload.augment, batch_size=BATCH, seed=0)
+    if variant == "decode-only":
+        ds = decode_only_dataset(imagenet_jpegs, config)
+    else:
+        ds = build_pipeline("tfdata", crop_decode=variant).train_data(imagenet_jpegs, config)
+    iterator = iter(ds)
+    benchmark.group = "imagenet crop decode"
+    images = benchmark.pedantic(gatecases.consume, args=(iterator, BATCHES), rounds=5, warmup_rounds=1, iterations=1)
+    seconds = benchmark.stats.stats.median if benchmark.stats else None
+    benchmark.extra_info.update({"variant": variant, "images_per_sec": images / seconds if seconds else None})
+    assert images == BATCH * BATCHES
