@@ -159,6 +159,7 @@ def run_doctor(config: RunConfig, results_dir: Path, *, quick: bool = False, ver
     ctx = Context(
         knobs=frozenset(k.name for k in spec.knobs),
         multi_step=get_backend(config.backend).multi_step,
+        renders_spec=not spec.own_data,
         cache_bytes=_cache_bytes(record, config),
         free_bytes=free,
     )

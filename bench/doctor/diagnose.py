@@ -42,6 +42,7 @@ class Context:
 
     knobs: frozenset[str]
     multi_step: bool = True  # the backend runs several steps per execution
+    renders_spec: bool = True  # the pipeline renders the workload's augmentation (a user's own pipeline does not)
     cache_bytes: int | None = None
     free_bytes: int | None = None
 
@@ -128,7 +129,7 @@ RULES: tuple[FixRule, ...] = (
     FixRule(
         "augment_on=device",
         "augmentation on the host",
-        lambda f, c: f.augment_on == "host" and stage_costs(f.stage_rates).get("augment", 0.0) > 0,
+        lambda f, c: c.renders_spec and f.augment_on == "host" and stage_costs(f.stage_rates).get("augment", 0.0) > 0,
         lambda f: {"augment_on": "device"},
         lambda s, f: dataclasses.replace(
             s,

@@ -1,0 +1,1 @@
+"""Tests of `examples/`: each worked example runs as the README shows it."""
