@@ -91,6 +91,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+SLOW_PIPELINES = {"tfdata-service"}  # starts server processes
+
+
+def pipeline_param(name: str, *marks: object) -> object:
+    """A registered pipeline as a test parameter: slow where it starts servers, skipped (saying which package to
+    install) where its optional package is absent -- every registered pipeline is a parameter either way."""
+    from imgcls.pipelines import get_pipeline_spec
+
+    extra = [pytest.mark.slow] if name in SLOW_PIPELINES else []
+    missing = get_pipeline_spec(name).missing()
+    if missing:
+        extra.append(pytest.mark.skip(reason=f"pipeline {name!r} needs {', '.join(missing)} (not installed here)"))
+    return pytest.param(name, marks=[*extra, *marks], id=name)
+
+
 SMALL_IMAGE_SIZE = {"imagenette": 48, "imagenette-vgg16": 32}  # small overrides of 160 / 224 px for quick runs
 
 

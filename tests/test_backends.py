@@ -1,4 +1,4 @@
-"""Every Keras backend trains every workload through idg, tfdata and synthetic, and says so in its record.
+"""Every Keras backend trains every workload through every registered pipeline, and says so in its record.
 
 The tests in this file run under whichever backend this process loaded (`KERAS_BACKEND`, TensorFlow by default).
 `test_every_workload_trains_under_the_other_backends` runs this same file again in a fresh process per other
@@ -19,9 +19,9 @@ import pytest
 
 from bench.backends import get_backend, list_backends
 from bench.run.runner import run_and_record
-from imgcls.pipelines import InputConfig, build_pipeline
+from imgcls.pipelines import InputConfig, build_pipeline, list_pipelines
 from imgcls.workloads import get_workload, list_workloads
-from tests.conftest import SMALL_IMAGE_SIZE, tiny_config
+from tests.conftest import SMALL_IMAGE_SIZE, pipeline_param, tiny_config
 
 BACKEND = keras.backend.backend()
 FIXTURE = {"mnist": "mnist_tiny", "cifar10": "cifar_tiny", "imagenette": "imagenette_tiny"}
@@ -31,7 +31,7 @@ def _data(workload: str, request: pytest.FixtureRequest):  # noqa: ANN202
     return request.getfixturevalue(FIXTURE[get_workload(workload).dataset])
 
 
-@pytest.mark.parametrize("pipeline", ["idg", "tfdata", "synthetic"])
+@pytest.mark.parametrize("pipeline", [pipeline_param(name) for name in list_pipelines()])
 @pytest.mark.parametrize("workload", list_workloads())
 def test_trains_a_few_steps_on_this_backend(
     workload: str, pipeline: str, request: pytest.FixtureRequest, results_dir: Path

@@ -18,7 +18,7 @@ from imgcls.pipelines.base import (
     register_pipeline,
     role_of,
 )
-from imgcls.pipelines.options import NAIVE, TUNED, IdgOptions, NoOptions, ServiceOptions
+from imgcls.pipelines.options import NAIVE, TUNED, IdgOptions, NoOptions, PyDatasetOptions, ServiceOptions
 
 for _spec in (
     PipelineSpec(
@@ -50,6 +50,13 @@ for _spec in (
         "the tuned tf.data graph run by tf.data service workers (local:N processes or a remote dispatcher)",
         ServiceOptions(),
         "imgcls.pipelines.tfdata_service:TfDataServicePipeline",
+    ),
+    PipelineSpec(
+        "pydataset",
+        CANDIDATE,
+        "a keras.utils.PyDataset (Keras's enqueuer workers) rendering the spec with IDG's numpy/PIL/scipy work",
+        PyDatasetOptions(),
+        "imgcls.pipelines.pydataset:PyDatasetPipeline",
     ),
     PipelineSpec(
         "synthetic",

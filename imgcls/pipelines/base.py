@@ -14,11 +14,13 @@ first-port strawman (`naive`); the CI gate compares by these words too.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from imgcls.augment import AugmentSpec
 from imgcls.data.types import DataSet
+from imgcls.errors import UserFacingError
 from imgcls.options import knobs_of, replace_options
 from imgcls.registry import Registry
 
@@ -28,6 +30,10 @@ CEILING = "ceiling"
 ROLES = (BASELINE, CANDIDATE, CEILING)
 TUNED = "tuned"
 NAIVE = "naive"
+
+
+class PipelineUnavailable(UserFacingError):
+    """A declared pipeline whose optional package is not installed; the message names the package."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +100,8 @@ class PipelineSpec:
         implementation: `"module:callable"`; `callable(name, options) -> Pipeline`, imported on first build.
         tuning: For candidates: `tuned` (the preset the tool recommends; its one-knob ablations are what the knob
             analysis reads) or `naive` (what a first port looks like); None otherwise.
+        requires: The optional packages the implementation imports, as `(module, pip requirement)` pairs; a
+            pipeline whose package is absent is refused in one line naming it (and its tests skip, saying so).
     """
 
     name: str
@@ -102,6 +110,7 @@ class PipelineSpec:
     preset: Any
     implementation: str
     tuning: str | None = None
+    requires: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -121,8 +130,23 @@ class PipelineSpec:
         """
         return replace_options(self.preset, overrides, f"Pipeline {self.name!r}")
 
+    def missing(self) -> list[str]:
+        """The pip requirements of `requires` whose module is not installed (cheap: nothing is imported)."""
+        return [requirement for module, requirement in self.requires if importlib.util.find_spec(module) is None]
+
     def build(self, **overrides: Any) -> Pipeline:
+        """The pipeline with these options.
+
+        Raises:
+            InvalidValue: an unknown option or a bad value. PipelineUnavailable: a required package is absent.
+        """
         options = self.options_with(overrides)
+        missing = self.missing()
+        if missing:
+            raise PipelineUnavailable(
+                f"pipeline {self.name!r} needs {', '.join(missing)}, which is not installed: "
+                f"pip install {' '.join(repr(m) for m in missing)}"
+            )
         module_name, _, attribute = self.implementation.partition(":")
         return getattr(importlib.import_module(module_name), attribute)(self.name, options)
 

@@ -41,11 +41,16 @@ TUNED = TfDataOptions()
 NAIVE = TfDataOptions(map_parallel=None, prefetch=None, vectorize=False, deterministic=True)
 
 
+def keras_workers(default: int) -> int:
+    """The `workers` knob of the loaders Keras's `OrderedEnqueuer` runs (IDG, PyDataset): declared once."""
+    return knob(default, positive_int, "batches prepared by N Keras enqueuer workers (1 = in the training loop)")
+
+
 @dataclass(frozen=True, kw_only=True)
 class IdgOptions:
     """`workers` > 1 runs the iterator in Keras's thread pool; 1 (the Keras 3 default) is synchronous."""
 
-    workers: int = knob(1, positive_int, "ImageDataGenerator batches prepared by N Keras worker threads")
+    workers: int = keras_workers(1)
     use_multiprocessing: bool = False
 
     def __post_init__(self) -> None:
@@ -89,6 +94,18 @@ class ServiceOptions(TfDataOptions):
         """The tf.data knobs alone (what the graph on each worker is built with)."""
         fields = {f.name for f in dataclasses.fields(TfDataOptions)}
         return TfDataOptions(**{name: getattr(self, name) for name in fields})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PyDatasetOptions:
+    """`keras.utils.PyDataset`'s own three arguments, as `PyDataset.__init__` takes them."""
+
+    workers: int = keras_workers(2)
+    use_multiprocessing: bool = knob(False, on_off, "PyDataset workers are processes (on) or threads (off)")
+    max_queue_size: int = knob(10, positive_int, "batches Keras's enqueuer keeps ready for a PyDataset")
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass(frozen=True, kw_only=True)
