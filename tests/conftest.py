@@ -91,7 +91,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-SLOW_PIPELINES = {"tfdata-service"}  # starts server processes
+SLOW_PIPELINES = {"tfdata-service", "grain"}  # start server / spawned worker processes (seconds each)
 
 
 def pipeline_param(name: str, *marks: object) -> object:

@@ -18,7 +18,7 @@ from imgcls.pipelines.base import (
     register_pipeline,
     role_of,
 )
-from imgcls.pipelines.options import NAIVE, TUNED, IdgOptions, NoOptions, PyDatasetOptions, ServiceOptions
+from imgcls.pipelines.options import NAIVE, TUNED, GrainOptions, IdgOptions, NoOptions, PyDatasetOptions, ServiceOptions
 
 for _spec in (
     PipelineSpec(
@@ -57,6 +57,14 @@ for _spec in (
         "a keras.utils.PyDataset (Keras's enqueuer workers) rendering the spec with IDG's numpy/PIL/scipy work",
         PyDatasetOptions(),
         "imgcls.pipelines.pydataset:PyDatasetPipeline",
+    ),
+    PipelineSpec(
+        "grain",
+        CANDIDATE,
+        "Grain MapDataset -> IterDataset (worker processes, read threads) rendering the spec with numpy/scipy",
+        GrainOptions(),
+        "imgcls.pipelines.grain_loader:GrainPipeline",
+        requires=(("grain", "grain>=0.2.18"),),
     ),
     PipelineSpec(
         "synthetic",

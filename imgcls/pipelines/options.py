@@ -108,6 +108,26 @@ class PyDatasetOptions:
         validate(self)
 
 
+def _non_negative_int(value: object) -> int:
+    """`0` or a positive integer (`worker_count` 0: Grain runs the pipeline in the training process)."""
+    if value in (0, "0") and not isinstance(value, bool):
+        return 0
+    return positive_int(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrainOptions:
+    """Grain's own knobs: `MultiprocessingOptions` (worker processes) and `ReadOptions` (threads per process)."""
+
+    worker_count: int = knob(2, _non_negative_int, "Grain worker processes (0 = in the training process)")
+    worker_buffer_size: int = knob(2, positive_int, "batches each Grain worker keeps ready")
+    read_threads: int = knob(2, positive_int, "Grain ReadOptions.num_threads: elements read/mapped in parallel")
+    read_buffer: int = knob(64, positive_int, "Grain ReadOptions.prefetch_buffer_size in elements")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
 @dataclass(frozen=True, kw_only=True)
 class NoOptions:
     """A pipeline without knobs (the synthetic ceiling)."""
