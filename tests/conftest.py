@@ -100,9 +100,10 @@ def pipeline_param(name: str, *marks: object) -> object:
     from imgcls.pipelines import get_pipeline_spec
 
     extra = [pytest.mark.slow] if name in SLOW_PIPELINES else []
-    missing = get_pipeline_spec(name).missing()
+    spec = get_pipeline_spec(name)
+    missing = spec.missing()
     if missing:
-        extra.append(pytest.mark.skip(reason=f"pipeline {name!r} needs {', '.join(missing)} (not installed here)"))
+        extra.append(pytest.mark.skip(reason=f"pipeline {name!r} needs {spec.install_hint(missing)}: not installed"))
     return pytest.param(name, marks=[*extra, *marks], id=name)
 
 

@@ -18,7 +18,16 @@ from imgcls.pipelines.base import (
     register_pipeline,
     role_of,
 )
-from imgcls.pipelines.options import NAIVE, TUNED, GrainOptions, IdgOptions, NoOptions, PyDatasetOptions, ServiceOptions
+from imgcls.pipelines.options import (
+    NAIVE,
+    TUNED,
+    GrainOptions,
+    IdgOptions,
+    NoOptions,
+    PyDatasetOptions,
+    ServiceOptions,
+    TorchOptions,
+)
 
 for _spec in (
     PipelineSpec(
@@ -59,12 +68,23 @@ for _spec in (
         "imgcls.pipelines.pydataset:PyDatasetPipeline",
     ),
     PipelineSpec(
+        "torch",
+        CANDIDATE,
+        "torch DataLoader over a map-style Dataset: torchvision.io.decode_jpeg + transforms.v2 (RandomAffine, flip)",
+        TorchOptions(),
+        "imgcls.pipelines.torch_loader:TorchPipeline",
+        requires=(
+            ("torch", "'torch==2.13.0'"),
+            ("torchvision", "--no-deps 'torchvision==0.28.0+cpu' --index-url https://download.pytorch.org/whl/cpu"),
+        ),
+    ),
+    PipelineSpec(
         "grain",
         CANDIDATE,
         "Grain MapDataset -> IterDataset (worker processes, read threads) rendering the spec with numpy/scipy",
         GrainOptions(),
         "imgcls.pipelines.grain_loader:GrainPipeline",
-        requires=(("grain", "grain>=0.2.18"),),
+        requires=(("grain", "'grain>=0.2.18'"),),
     ),
     PipelineSpec(
         "synthetic",

@@ -100,8 +100,9 @@ class PipelineSpec:
         implementation: `"module:callable"`; `callable(name, options) -> Pipeline`, imported on first build.
         tuning: For candidates: `tuned` (the preset the tool recommends; its one-knob ablations are what the knob
             analysis reads) or `naive` (what a first port looks like); None otherwise.
-        requires: The optional packages the implementation imports, as `(module, pip requirement)` pairs; a
-            pipeline whose package is absent is refused in one line naming it (and its tests skip, saying so).
+        requires: The optional packages the implementation imports, as `(module, pip install arguments)` pairs;
+            a pipeline whose package is absent (or fails to import) is refused in one line naming it and how to
+            install it (and its tests skip, saying so).
     """
 
     name: str
@@ -131,8 +132,12 @@ class PipelineSpec:
         return replace_options(self.preset, overrides, f"Pipeline {self.name!r}")
 
     def missing(self) -> list[str]:
-        """The pip requirements of `requires` whose module is not installed (cheap: nothing is imported)."""
-        return [requirement for module, requirement in self.requires if importlib.util.find_spec(module) is None]
+        """The modules of `requires` that are not installed (cheap: nothing is imported)."""
+        return [module for module, _ in self.requires if importlib.util.find_spec(module) is None]
+
+    def install_hint(self, modules: list[str]) -> str:
+        """`torchvision (pip install ...)` for each module, as `requires` spells its install."""
+        return ", ".join(f"{module} (pip install {args})" for module, args in self.requires if module in modules)
 
     def build(self, **overrides: Any) -> Pipeline:
         """The pipeline with these options.
@@ -143,12 +148,20 @@ class PipelineSpec:
         options = self.options_with(overrides)
         missing = self.missing()
         if missing:
-            raise PipelineUnavailable(
-                f"pipeline {self.name!r} needs {', '.join(missing)}, which is not installed: "
-                f"pip install {' '.join(repr(m) for m in missing)}"
-            )
+            raise PipelineUnavailable(f"pipeline {self.name!r} needs {self.install_hint(missing)}: not installed")
         module_name, _, attribute = self.implementation.partition(":")
-        return getattr(importlib.import_module(module_name), attribute)(self.name, options)
+        try:
+            module = importlib.import_module(module_name)
+        except (ImportError, RuntimeError, OSError) as err:
+            if not self.requires:
+                raise
+            # Installed but broken (e.g. a CUDA torchvision beside a CPU torch): one line, naming the packages.
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+            needed = self.install_hint([module for module, _ in self.requires])
+            raise PipelineUnavailable(
+                f"pipeline {self.name!r} could not import its packages ({reason}); it needs {needed}"
+            ) from None
+        return getattr(module, attribute)(self.name, options)
 
     @property
     def knobs(self) -> list:

@@ -129,5 +129,18 @@ class GrainOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TorchOptions:
+    """`torch.utils.data.DataLoader`'s own knobs (`prefetch_factor`, `persistent_workers` apply with workers)."""
+
+    num_workers: int = knob(2, _non_negative_int, "DataLoader worker processes (0 = in the training process)")
+    prefetch_factor: int = knob(2, positive_int, "batches each DataLoader worker loads ahead")
+    pin_memory: bool = knob(False, on_off, "DataLoader copies batches into page-locked memory (for a GPU)")
+    persistent_workers: bool = knob(True, on_off, "DataLoader keeps its workers between epochs")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
 class NoOptions:
     """A pipeline without knobs (the synthetic ceiling)."""

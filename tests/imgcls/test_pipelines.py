@@ -437,10 +437,39 @@ def test_a_pipeline_whose_package_is_absent_is_refused_in_one_line_naming_it() -
                 "a loader whose package is not installed",
                 NoOptions(),
                 "imgcls.pipelines.synthetic:SyntheticPipeline",
-                requires=(("no_such_module_for_imgcls", "no-such-package>=1"),),
+                requires=(("no_such_module_for_imgcls", "'no-such-package>=1'"),),
             )
         )
         with pytest.raises(UserFacingError) as error:
             build_pipeline("needs-absent")
     message = str(error.value)
     assert "no-such-package>=1" in message and "needs-absent" in message and "\n" not in message
+
+
+def test_a_pipeline_whose_package_fails_to_import_is_refused_in_one_line_naming_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package that is installed but broken (PyPI's CUDA torchvision beside a CPU torch raises RuntimeError at
+    import) is the same one line, never a traceback."""
+    from imgcls.errors import UserFacingError
+    from imgcls.pipelines import PipelineSpec, register_pipeline
+    from imgcls.pipelines.base import pipeline_registry
+    from imgcls.pipelines.options import NoOptions
+
+    (tmp_path / "broken_loader_pkg.py").write_text("raise RuntimeError('operator torchvision::nms does not exist')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pipeline_registry().isolated():
+        register_pipeline(
+            PipelineSpec(
+                "needs-broken",
+                "candidate",
+                "a loader whose package is broken",
+                NoOptions(),
+                "broken_loader_pkg:Pipeline",
+                requires=(("broken_loader_pkg", "'broken-loader-pkg==1'"),),
+            )
+        )
+        with pytest.raises(UserFacingError) as error:
+            build_pipeline("needs-broken")
+    message = str(error.value)
+    assert "broken-loader-pkg==1" in message and "torchvision::nms" in message and "\n" not in message
