@@ -91,6 +91,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+SLOW_PIPELINES = {"tfdata-service", "grain"}  # start server / spawned worker processes (seconds each)
+
+
+def pipeline_param(name: str, *marks: object) -> object:
+    """A registered pipeline as a test parameter: slow where it starts servers, skipped (saying which package to
+    install) where its optional package is absent -- every registered pipeline is a parameter either way."""
+    from imgcls.pipelines import get_pipeline_spec
+
+    extra = [pytest.mark.slow] if name in SLOW_PIPELINES else []
+    spec = get_pipeline_spec(name)
+    missing = spec.missing()
+    if missing:
+        extra.append(pytest.mark.skip(reason=f"pipeline {name!r} needs {spec.install_hint(missing)}: not installed"))
+    return pytest.param(name, marks=[*extra, *marks], id=name)
+
+
 SMALL_IMAGE_SIZE = {
     "imagenette": 48,
     "imagenette-vgg16": 32,

@@ -1,4 +1,4 @@
-"""Every Keras backend trains every workload through idg, tfdata and synthetic, and says so in its record.
+"""Every Keras backend trains every workload through every registered pipeline, and says so in its record.
 
 The tests in this file run under whichever backend this process loaded (`KERAS_BACKEND`, TensorFlow by default).
 `test_every_workload_trains_under_the_other_backends` runs this same file again in a fresh process per other
@@ -21,7 +21,7 @@ from bench.backends import get_backend, list_backends
 from bench.run.runner import run_and_record
 from imgcls.pipelines import InputConfig, build_pipeline, workload_pipelines
 from imgcls.workloads import get_workload, list_workloads
-from tests.conftest import SMALL_IMAGE_SIZE, tiny_config
+from tests.conftest import SMALL_IMAGE_SIZE, pipeline_param, tiny_config
 
 BACKEND = keras.backend.backend()
 FIXTURE = {
@@ -36,12 +36,15 @@ def _data(workload: str, request: pytest.FixtureRequest):  # noqa: ANN202
     return request.getfixturevalue(FIXTURE[get_workload(workload).dataset])
 
 
+TRAINED = ("idg", "tfdata", "synthetic", "pydataset", "torch", "grain")  # tfdata-naive/-service: tfdata's graph
+
+
 @pytest.mark.parametrize(
     ("workload", "pipeline"),
     [
-        (w, p)
+        pytest.param(w, p, marks=pipeline_param(p).marks, id=f"{w}-{p}")
         for w in list_workloads()
-        for p in ("idg", "tfdata", "synthetic")
+        for p in TRAINED
         if p in workload_pipelines(get_workload(w).augment)
     ],
 )

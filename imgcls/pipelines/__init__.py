@@ -20,7 +20,17 @@ from imgcls.pipelines.base import (
     role_of,
     workload_pipelines,
 )
-from imgcls.pipelines.options import NAIVE, TUNED, IdgOptions, NoOptions, ServiceOptions, UserOptions
+from imgcls.pipelines.options import (
+    NAIVE,
+    TUNED,
+    GrainOptions,
+    IdgOptions,
+    NoOptions,
+    PyDatasetOptions,
+    ServiceOptions,
+    TorchOptions,
+    UserOptions,
+)
 
 for _spec in (
     PipelineSpec(
@@ -62,6 +72,35 @@ for _spec in (
         "imgcls.pipelines.user:UserPipeline",
         implied_by="pipeline_fn",
         own_data=True,
+    ),
+    PipelineSpec(
+        "pydataset",
+        CANDIDATE,
+        "a keras.utils.PyDataset (Keras's enqueuer workers) rendering the spec with IDG's numpy/PIL/scipy work",
+        PyDatasetOptions(),
+        "imgcls.pipelines.pydataset:PyDatasetPipeline",
+        random_crop=False,
+    ),
+    PipelineSpec(
+        "torch",
+        CANDIDATE,
+        "torch DataLoader over a map-style Dataset: torchvision.io.decode_jpeg + transforms.v2 (RandomAffine, flip)",
+        TorchOptions(),
+        "imgcls.pipelines.torch_loader:TorchPipeline",
+        random_crop=False,
+        requires=(
+            ("torch", "'torch==2.13.0'"),
+            ("torchvision", "--no-deps 'torchvision==0.28.0+cpu' --index-url https://download.pytorch.org/whl/cpu"),
+        ),
+    ),
+    PipelineSpec(
+        "grain",
+        CANDIDATE,
+        "Grain MapDataset -> IterDataset (worker processes, read threads) rendering the spec with numpy/scipy",
+        GrainOptions(),
+        "imgcls.pipelines.grain_loader:GrainPipeline",
+        random_crop=False,
+        requires=(("grain", "'grain>=0.2.18'"),),
     ),
     PipelineSpec(
         "synthetic",

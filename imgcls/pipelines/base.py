@@ -14,12 +14,13 @@ first-port strawman (`naive`); the CI gate compares by these words too.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from imgcls.augment import AugmentSpec
 from imgcls.data.types import DataSet
-from imgcls.errors import InvalidValue
+from imgcls.errors import InvalidValue, UserFacingError
 from imgcls.options import knobs_of, replace_options
 from imgcls.registry import Registry
 
@@ -29,6 +30,10 @@ CEILING = "ceiling"
 ROLES = (BASELINE, CANDIDATE, CEILING)
 TUNED = "tuned"
 NAIVE = "naive"
+
+
+class PipelineUnavailable(UserFacingError):
+    """A declared pipeline whose optional package is not installed; the message names the package."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +113,9 @@ class PipelineSpec:
         random_crop: The pipeline can render a random resized crop spec (ImageDataGenerator has no such argument).
         own_data: The pipeline brings its own data and work (the user's function): it neither reads the run's
             `DataSet` nor renders the workload's `AugmentSpec`, so the same-work contract does not apply to it.
+        requires: The optional packages the implementation imports, as `(module, pip install arguments)` pairs;
+            a pipeline whose package is absent (or fails to import) is refused in one line naming it and how to
+            install it (and its tests skip, saying so).
     """
 
     name: str
@@ -119,6 +127,7 @@ class PipelineSpec:
     implied_by: str | None = None
     own_data: bool = False
     random_crop: bool = True
+    requires: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -143,10 +152,37 @@ class PipelineSpec:
             raise InvalidValue(f"--pipeline {self.name} needs {flag}")
         return options
 
+    def missing(self) -> list[str]:
+        """The modules of `requires` that are not installed (cheap: nothing is imported)."""
+        return [module for module, _ in self.requires if importlib.util.find_spec(module) is None]
+
+    def install_hint(self, modules: list[str]) -> str:
+        """`torchvision (pip install ...)` for each module, as `requires` spells its install."""
+        return ", ".join(f"{module} (pip install {args})" for module, args in self.requires if module in modules)
+
     def build(self, **overrides: Any) -> Pipeline:
+        """The pipeline with these options.
+
+        Raises:
+            InvalidValue: an unknown option or a bad value. PipelineUnavailable: a required package is absent.
+        """
         options = self.options_with(overrides)
+        missing = self.missing()
+        if missing:
+            raise PipelineUnavailable(f"pipeline {self.name!r} needs {self.install_hint(missing)}: not installed")
         module_name, _, attribute = self.implementation.partition(":")
-        return getattr(importlib.import_module(module_name), attribute)(self.name, options)
+        try:
+            module = importlib.import_module(module_name)
+        except (ImportError, RuntimeError, OSError) as err:
+            if not self.requires:
+                raise
+            # Installed but broken (e.g. a CUDA torchvision beside a CPU torch): one line, naming the packages.
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+            needed = self.install_hint([module for module, _ in self.requires])
+            raise PipelineUnavailable(
+                f"pipeline {self.name!r} could not import its packages ({reason}); it needs {needed}"
+            ) from None
+        return getattr(module, attribute)(self.name, options)
 
     @property
     def knobs(self) -> list:

@@ -47,11 +47,16 @@ TUNED = TfDataOptions()
 NAIVE = TfDataOptions(map_parallel=None, prefetch=None, vectorize=False, deterministic=True, crop_decode="plain")
 
 
+def keras_workers(default: int) -> int:
+    """The `workers` knob of the loaders Keras's `OrderedEnqueuer` runs (IDG, PyDataset): declared once."""
+    return knob(default, positive_int, "batches prepared by N Keras enqueuer workers (1 = in the training loop)")
+
+
 @dataclass(frozen=True, kw_only=True)
 class IdgOptions:
     """`workers` > 1 runs the iterator in Keras's thread pool; 1 (the Keras 3 default) is synchronous."""
 
-    workers: int = knob(1, positive_int, "ImageDataGenerator batches prepared by N Keras worker threads")
+    workers: int = keras_workers(1)
     use_multiprocessing: bool = False
 
     def __post_init__(self) -> None:
@@ -95,6 +100,51 @@ class ServiceOptions(TfDataOptions):
         """The tf.data knobs alone (what the graph on each worker is built with)."""
         fields = {f.name for f in dataclasses.fields(TfDataOptions)}
         return TfDataOptions(**{name: getattr(self, name) for name in fields})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PyDatasetOptions:
+    """`keras.utils.PyDataset`'s own three arguments, as `PyDataset.__init__` takes them."""
+
+    workers: int = keras_workers(2)
+    use_multiprocessing: bool = knob(False, on_off, "PyDataset workers are processes (on) or threads (off)")
+    max_queue_size: int = knob(10, positive_int, "batches Keras's enqueuer keeps ready for a PyDataset")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def _non_negative_int(value: object) -> int:
+    """`0` or a positive integer (`worker_count` 0: Grain runs the pipeline in the training process)."""
+    if value in (0, "0") and not isinstance(value, bool):
+        return 0
+    return positive_int(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrainOptions:
+    """Grain's own knobs: `MultiprocessingOptions` (worker processes) and `ReadOptions` (threads per process)."""
+
+    worker_count: int = knob(2, _non_negative_int, "Grain worker processes (0 = in the training process)")
+    worker_buffer_size: int = knob(2, positive_int, "batches each Grain worker keeps ready")
+    read_threads: int = knob(2, positive_int, "Grain ReadOptions.num_threads: elements read/mapped in parallel")
+    read_buffer: int = knob(64, positive_int, "Grain ReadOptions.prefetch_buffer_size in elements")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TorchOptions:
+    """`torch.utils.data.DataLoader`'s own knobs (`prefetch_factor`, `persistent_workers` apply with workers)."""
+
+    num_workers: int = knob(2, _non_negative_int, "DataLoader worker processes (0 = in the training process)")
+    prefetch_factor: int = knob(2, positive_int, "batches each DataLoader worker loads ahead")
+    pin_memory: bool = knob(False, on_off, "DataLoader copies batches into page-locked memory (for a GPU)")
+    persistent_workers: bool = knob(True, on_off, "DataLoader keeps its workers between epochs")
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -475,3 +475,45 @@ def test_a_rotation_takes_the_projective_warp() -> None:
     out = render_tf.augment(tf.repeat(image, 8, axis=0), spec, seed=tf.constant([1, 2], tf.int64))
     transforms = render_tf.random_transforms(spec, 8, HEIGHT, WIDTH, tf.constant([1, 2], tf.int64))
     np.testing.assert_allclose(out.numpy(), render_tf.projective_warp(tf.repeat(image, 8, 0), transforms).numpy())
+
+
+# ---- the numpy rendering (PyDataset, Grain) ----------------------------------------------------------------------
+def np_warp(image: np.ndarray, idg_params: dict) -> np.ndarray:
+    """`imgcls.render_np`'s warp of IDG's `apply_transform` parameters, on one image `[H, W, C]`."""
+    from imgcls import render_np
+
+    height, width = image.shape[:2]
+    params = {
+        "theta": np.array([idg_params["theta"]]),
+        "tx": np.array([idg_params["tx"] / height]),
+        "ty": np.array([idg_params["ty"] / width]),
+        "shear": np.array([idg_params["shear"]]),
+        "zx": np.array([idg_params["zx"]]),
+        "zy": np.array([idg_params["zy"]]),
+        "flip": np.array([idg_params["flip_horizontal"]]),
+    }
+    transform = affine_transforms(params, height, width, render_np.NP_OPS)[0]
+    return render_np.warp(image.astype(np.float32), transform)
+
+
+@pytest.mark.parametrize("shape", [(HEIGHT, WIDTH), (WIDTH, HEIGHT), (33, 33)], ids=["wide", "tall", "square"])
+@pytest.mark.parametrize("case", list(FIXED_CASES), ids=list(FIXED_CASES))
+def test_numpy_warp_is_imagedatagenerators_for_fixed_parameters(case: str, shape: tuple[int, int]) -> None:
+    """Same matrix, same scipy call: the numpy rendering gives IDG's pixels (to float32 rounding)."""
+    image = smooth_image(*shape)
+    params = {**IDENTITY, **FIXED_CASES[case]}
+    reference = idg_without_preprocessing(AugmentSpec(name="fixed")).apply_transform(image, params)
+    ours = np_warp(image, params)
+    assert np.abs(reference - image).mean() > 3.0
+    np.testing.assert_allclose(ours, reference, atol=1e-3)
+
+
+def test_numpy_draws_follow_the_spec_ranges() -> None:
+    from imgcls import render_np
+
+    spec = AugmentSpec(name="ranges", shear_deg=20, zoom=0.2, horizontal_flip=True)
+    transforms = render_np.random_transforms(spec, np.random.default_rng(0), 2000, 32, 32)
+    flips = transforms[:, 0] < 0
+    assert abs(flips.mean() - 0.5) < 0.05
+    zoom_x = np.abs(transforms[:, 0])
+    assert zoom_x.min() >= 0.8 - 1e-6 and zoom_x.max() <= 1.2 + 1e-6 and zoom_x.min() < 0.81 and zoom_x.max() > 1.19

@@ -20,10 +20,17 @@ import pytest
 import tensorflow as tf
 
 from imgcls.data.types import DataSet
-from imgcls.pipelines import InputConfig, build_pipeline, list_pipelines, workload_pipelines
-from imgcls.pipelines.options import IdgOptions, NoOptions, ServiceOptions, TfDataOptions
+from imgcls.pipelines import (
+    InputConfig,
+    build_pipeline,
+    get_pipeline_spec,
+    list_pipelines,
+    pipeline_specs,
+    workload_pipelines,
+)
+from imgcls.pipelines.options import TfDataOptions
 from imgcls.workloads import get_workload
-from tests.conftest import tiny_arrays
+from tests.conftest import pipeline_param, tiny_arrays
 
 SERVICE = "tfdata-service"
 UNORDERED_EVAL_REASON = (
@@ -33,9 +40,8 @@ UNORDERED_EVAL_REASON = (
 
 
 def _param(name: str, *marks: Any) -> Any:
-    """A pipeline parameter; the tf.data service one starts server processes, so it is slow."""
-    extra = [pytest.mark.slow] if name == SERVICE else []
-    return pytest.param(name, marks=[*extra, *marks], id=name)
+    """A pipeline parameter (see `tests.conftest.pipeline_param`)."""
+    return pipeline_param(name, *marks)
 
 
 ALL = [_param(name) for name in workload_pipelines()]
@@ -295,13 +301,7 @@ def _fields(*classes: type) -> set[str]:
     return {f.name for cls in classes for f in dataclasses.fields(cls)}
 
 
-ACCEPTED_OPTIONS = {
-    "idg": _fields(IdgOptions),
-    "tfdata": _fields(TfDataOptions),
-    "tfdata-naive": _fields(TfDataOptions),
-    "synthetic": _fields(NoOptions),
-    SERVICE: _fields(ServiceOptions),
-}
+ACCEPTED_OPTIONS = {spec.name: _fields(type(spec.preset)) for spec in pipeline_specs()}
 
 
 def test_unknown_pipeline_name_is_a_value_error_naming_the_known_ones() -> None:
@@ -312,14 +312,12 @@ def test_unknown_pipeline_name_is_a_value_error_naming_the_known_ones() -> None:
     assert all(name in message for name in list_pipelines())
 
 
-@pytest.mark.parametrize("name", workload_pipelines())
+@pytest.mark.parametrize("name", ALL)
 def test_every_accepted_option_builds(name: str) -> None:
-    defaults = {}
-    for cls in {"idg": [IdgOptions], "synthetic": [NoOptions], SERVICE: [ServiceOptions]}.get(name, [TfDataOptions]):
-        defaults.update({f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)})
-    assert set(defaults) == ACCEPTED_OPTIONS[name]
-    for option, value in defaults.items():
-        build_pipeline(name, **{option: value})  # no cluster is started by building
+    """Every option of every registered pipeline, at its preset's value, builds (no server is started)."""
+    preset = get_pipeline_spec(name).preset
+    for option in ACCEPTED_OPTIONS[name]:
+        build_pipeline(name, **{option: getattr(preset, option)})
 
 
 @pytest.mark.parametrize(
@@ -429,3 +427,56 @@ def test_tfdata_service_close_stops_its_servers_promptly(service_pipeline) -> No
     elapsed = time.monotonic() - start
     assert not [pid for pid in pids if _alive(pid)], "a server outlived close()"
     assert elapsed < 5, f"close() took {elapsed:.1f} s: the servers ignored SIGTERM"
+
+
+# ---- optional packages -----------------------------------------------------------------------------------------
+def test_a_pipeline_whose_package_is_absent_is_refused_in_one_line_naming_it() -> None:
+    from imgcls.errors import UserFacingError
+    from imgcls.pipelines import PipelineSpec, register_pipeline
+    from imgcls.pipelines.base import pipeline_registry
+    from imgcls.pipelines.options import NoOptions
+
+    with pipeline_registry().isolated():
+        register_pipeline(
+            PipelineSpec(
+                "needs-absent",
+                "candidate",
+                "a loader whose package is not installed",
+                NoOptions(),
+                "imgcls.pipelines.synthetic:SyntheticPipeline",
+                requires=(("no_such_module_for_imgcls", "'no-such-package>=1'"),),
+            )
+        )
+        with pytest.raises(UserFacingError) as error:
+            build_pipeline("needs-absent")
+    message = str(error.value)
+    assert "no-such-package>=1" in message and "needs-absent" in message and "\n" not in message
+
+
+def test_a_pipeline_whose_package_fails_to_import_is_refused_in_one_line_naming_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package that is installed but broken (PyPI's CUDA torchvision beside a CPU torch raises RuntimeError at
+    import) is the same one line, never a traceback."""
+    from imgcls.errors import UserFacingError
+    from imgcls.pipelines import PipelineSpec, register_pipeline
+    from imgcls.pipelines.base import pipeline_registry
+    from imgcls.pipelines.options import NoOptions
+
+    (tmp_path / "broken_loader_pkg.py").write_text("raise RuntimeError('operator torchvision::nms does not exist')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pipeline_registry().isolated():
+        register_pipeline(
+            PipelineSpec(
+                "needs-broken",
+                "candidate",
+                "a loader whose package is broken",
+                NoOptions(),
+                "broken_loader_pkg:Pipeline",
+                requires=(("broken_loader_pkg", "'broken-loader-pkg==1'"),),
+            )
+        )
+        with pytest.raises(UserFacingError) as error:
+            build_pipeline("needs-broken")
+    message = str(error.value)
+    assert "broken-loader-pkg==1" in message and "torchvision::nms" in message and "\n" not in message

@@ -24,13 +24,14 @@ from imgcls.augment import AugmentSpec
 from imgcls.data import DATASETS, DataSet, Split, load_folder_tree
 from imgcls.pipelines import CEILING, InputConfig, build_pipeline, get_pipeline_spec, workload_pipelines
 from imgcls.workloads import get_workload
+from tests.conftest import pipeline_param
 
 UNDER_TEST = [name for name in workload_pipelines() if get_pipeline_spec(name).role != CEILING]
 FILE_PIPELINES = UNDER_TEST
 
 
 def _param(name: str):  # noqa: ANN202
-    return pytest.param(name, marks=pytest.mark.slow) if name == "tfdata-service" else name
+    return pipeline_param(name)
 
 
 def _build(name: str, **options):  # noqa: ANN003, ANN202
