@@ -38,6 +38,15 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:+.0f}%"
 
 
+def cache_text(doc: dict[str, Any]) -> str:
+    """What a decode cache would hold against the RAM free now."""
+    if not doc.get("cache_bytes") or not doc.get("free_ram_bytes"):
+        return "decode cache: size unknown"
+    need, free = doc["cache_bytes"] / 2**20, doc["free_ram_bytes"] / 2**20
+    verdict = "fits" if doc["cache_bytes"] <= 0.5 * doc["free_ram_bytes"] else "does not fit in half of it"
+    return f"decode cache: {need:,.0f} MB of decoded images against {free:,.0f} MB free ({verdict})"
+
+
 def summary_text(doc: dict[str, Any]) -> str:
     lines = [
         f"doctor: {doc['workload']}/{doc['pipeline']} on {doc['cores']} cores"
@@ -47,6 +56,7 @@ def summary_text(doc: dict[str, Any]) -> str:
         f" pipeline-only {_rate(doc['pipeline_images_per_sec'])}"
         f" (1 core: {_rate(doc['one_core_pipeline_images_per_sec'])}); noise {doc['noise_pct']:.0f}%",
         f"  diagnosis: {doc['diagnosis']}" + ("" if doc.get("reliable", True) else " (UNRELIABLE: see the warnings)"),
+        f"  {cache_text(doc)}",
     ]
     if doc["noise_pct"] > 25:
         lines.append(
@@ -112,6 +122,7 @@ def doctor_markdown(doc: dict[str, Any]) -> str:
         + (", with an accelerator." if doc["accelerator"] else " (CPU only)."),
         "",
         *[f"Inconsistent: {problem}." for problem in doc.get("inconsistent") or []],
+        f"{cache_text(doc).capitalize()}.",
         "",
         "## Measurements (img/s)",
         "",
