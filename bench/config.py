@@ -105,18 +105,21 @@ def resolved_compile(config: RunConfig) -> str:
     return get_backend(config.backend).resolve_compile(config.compile)
 
 
-def check(config: RunConfig) -> Workload:
+def check(config: RunConfig, installed: bool = True) -> Workload:
     """Everything that can be checked before a framework loads; returns the workload.
 
+    A knob that makes no sense on the backend is named before a backend that is missing (the first is a mistake in
+    the command, the second in the machine). `installed=False` leaves the backend's presence to the caller (a sweep
+    reports such cells as skipped instead of refusing the whole spec).
+
     Raises:
-        UserFacingError, ValueError: unknown names, a pipeline option it does not have, a backend that is not
-            installed or a knob value that makes no sense on it.
+        UserFacingError, ValueError: unknown names, a pipeline option it does not have, a knob value that makes no
+            sense on the backend or (with `installed`) a backend that is not installed.
     """
     workload = get_workload(config.workload)
     workload.augment_spec(config.augment)
     get_pipeline_spec(config.pipeline).options_with(config.pipeline_options)
     backend = get_backend(config.backend)
-    backend.check_available()
     resolved_compile(config)
     if config.steps_per_execution > 1 and not backend.multi_step:
         raise UserFacingError(f"--steps-per-execution {config.steps_per_execution}: the {backend.name} backend runs 1")
@@ -132,6 +135,8 @@ def check(config: RunConfig) -> Workload:
             raise InvalidValue(f"`{name}` must be >= 1, got {value}")
     if config.warmup_steps < 0:
         raise InvalidValue(f"`warmup_steps` must be >= 0, got {config.warmup_steps}")
+    if installed:
+        backend.check_available()
     return workload
 
 

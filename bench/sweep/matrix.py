@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.backends import get_backend
 from bench.config import RunConfig, check, config_key, expected_data_kind, knobs_of
 from bench.knobs import all_knobs, knobs_label, split_knobs
 from bench.records import RUNS_FILE, append_record, read_records
@@ -67,6 +68,12 @@ class Cell:
         if self.config.seed:
             extra = ",".join(filter(None, [extra, f"seed={self.config.seed}"]))
         return f"{self.config.workload}/{self.config.pipeline}" + (f" [{extra}]" if extra else "")
+
+    @property
+    def missing(self) -> str | None:
+        """Why this cell cannot run on this machine (its backend is not installed), or None."""
+        backend = get_backend(self.config.backend)
+        return None if backend.available() else f"{backend.package} not installed ({backend.install})"
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -104,7 +111,7 @@ def _config(values: dict[str, Any], where: str) -> RunConfig:
     try:
         pipeline_options, run_fields = split_knobs({k: v for k, v in values.items() if k in knobs})
         config = RunConfig(**plain, pipeline_options=pipeline_options, **run_fields)
-        check(config)
+        check(config, installed=False)  # a cell whose backend is missing is skipped at run time, said on one line
     except (TypeError, ValueError, UserFacingError) as err:
         raise SpecError(f"{where}: {err}") from None
     return config
@@ -115,7 +122,8 @@ def load_sweep(spec: str, data_dir: str | None = None) -> Sweep:
 
     Raises:
         SpecError: unreadable TOML, unknown keys, or any cell that would fail its checks (unknown names, bad knob
-            values, a backend not installed) -- before the first cell starts.
+            values, a knob that makes no sense on its backend) -- before the first cell starts. A cell whose
+            backend is not installed is not an error: `run_matrix` reports it as skipped (`Cell.missing`).
     """
     path = resolve_spec_path(spec)
     try:
@@ -210,13 +218,18 @@ def run_matrix(sweep: Sweep, results_dir: Path, force: bool = False, timeout_sec
         The number of failed cells.
     """
     done = {} if force else _done_counts(results_dir)
-    todo = [c for c in sweep.cells if done.get(c.key, 0) <= c.repeat]
-    skipped = len(sweep.cells) - len(todo)
+    pending = [c for c in sweep.cells if done.get(c.key, 0) <= c.repeat]
+    skipped = len(sweep.cells) - len(pending)
     print(f"{sweep.path.name}: {sweep.description}".rstrip(": "), file=sys.stderr)
+    unrunnable = [c for c in pending if c.missing]
+    todo = [c for c in pending if not c.missing]
     print(
-        f"{len(sweep.cells)} cells, {skipped} already recorded (use --force to rerun), {len(todo)} to run",
+        f"{len(sweep.cells)} cells, {skipped} already recorded (use --force to rerun), {len(todo)} to run"
+        + (f", {len(unrunnable)} skipped (backend not installed)" if unrunnable else ""),
         file=sys.stderr,
     )
+    for cell in unrunnable:
+        print(f"  skipped: {cell.label} (repeat {cell.repeat + 1}): {cell.missing}", file=sys.stderr)
     failures, durations = 0, []
     logs = results_dir / "logs"
     previous_term = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # clean up the cell on SIGTERM too
@@ -239,7 +252,8 @@ def run_matrix(sweep: Sweep, results_dir: Path, force: bool = False, timeout_sec
                 print(f"  ok ({durations[-1]:.0f} s)", file=sys.stderr)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
-    print(f"done: {len(todo) - failures} ok, {failures} failed, {skipped} skipped", file=sys.stderr)
+    missing = f", {len(unrunnable)} skipped (backend not installed)" if unrunnable else ""
+    print(f"done: {len(todo) - failures} ok, {failures} failed, {skipped} already recorded{missing}", file=sys.stderr)
     return failures
 
 
