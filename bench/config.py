@@ -16,7 +16,23 @@ from typing import Any
 from bench.backends import COMPILE_CHOICES, get_backend, list_backends
 from imgcls.data.catalogue import get_dataset_info
 from imgcls.errors import InvalidValue, UserFacingError
-from imgcls.options import INPUT, TRAINING, Knob, changed, knob, on_off, one_of, positive_int, validate
+from imgcls.options import (
+    INPUT,
+    TRAINING,
+    Knob,
+    changed,
+    count,
+    fraction,
+    knob,
+    on_off,
+    one_of,
+    optional,
+    positive_int,
+    random_seed,
+    setting,
+    validate,
+    word,
+)
 from imgcls.options import knobs_of as declared_knobs
 from imgcls.pipelines import get_pipeline_spec
 from imgcls.workloads import Workload, get_workload
@@ -64,23 +80,23 @@ class RunConfig:
     # data
     data: str = "auto"
     data_dir: str | None = None
-    limit_train: int | None = None
-    limit_test: int | None = None
+    limit_train: int | None = setting(None, optional(positive_int))
+    limit_test: int | None = setting(None, optional(positive_int))
     augment: str = "seed"
-    # shape of the run
-    batch_size: int | None = None
-    epochs: int | None = None
-    steps_per_epoch: int | None = None
-    seed: int | None = 0
-    weights: str | None = None
-    image_size: int | None = None  # square override of the workload's image size
-    target_accuracy: float | None = None  # time-to-accuracy target (None = the workload's default)
-    cpu_devices: int | None = None  # split the CPU into N logical devices (mirrored training without GPUs)
+    # shape of the run (every count, seed and fraction parsed where declared: RunConfig(...) refuses a bad one)
+    batch_size: int | None = setting(None, optional(positive_int))
+    epochs: int | None = setting(None, optional(positive_int))
+    steps_per_epoch: int | None = setting(None, optional(positive_int))
+    seed: int | None = setting(0, optional(random_seed))
+    weights: str | None = setting(None, optional(word))
+    image_size: int | None = setting(None, optional(positive_int))  # square override of the workload's image size
+    target_accuracy: float | None = setting(None, optional(fraction))  # time-to-accuracy target (None = default)
+    cpu_devices: int | None = setting(None, optional(positive_int))  # split the CPU into N logical devices
     # measurement
-    warmup_steps: int = 5
-    pipeline_batches: int = 20
-    ceiling_steps: int = 30  # steps of the same model on one constant batch after training (0 = skip)
-    stage_batches: int = 20  # batches per tf.data stage prefix timed (0 = skip)
+    warmup_steps: int = setting(5, count)
+    pipeline_batches: int = setting(20, positive_int)
+    ceiling_steps: int = setting(30, count)  # steps of the same model on one constant batch after training (0 = skip)
+    stage_batches: int = setting(20, count)  # batches per tf.data stage prefix timed (0 = skip)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -129,12 +145,6 @@ def check(config: RunConfig, installed: bool = True) -> Workload:
         raise UserFacingError(f"--image-size resizes image files; {config.workload} is arrays at a fixed size")
     if config.weights is not None and "weights" not in workload.model_kwargs:
         raise UserFacingError(f"--weights applies to imagenette-vgg16 only, not {config.workload}")
-    for name in ("batch_size", "epochs", "steps_per_epoch", "limit_train", "limit_test", "image_size"):
-        value = getattr(config, name)
-        if value is not None and value < 1:
-            raise InvalidValue(f"`{name}` must be >= 1, got {value}")
-    if config.warmup_steps < 0:
-        raise InvalidValue(f"`warmup_steps` must be >= 0, got {config.warmup_steps}")
     if installed:
         backend.check_available()
     return workload

@@ -29,9 +29,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """
     try:
         pipeline_options, run_fields = knob_values(args)
-    except OptionError as err:
+        config = _config(args, pipeline_options, run_fields)
+        check(config)
+    except OptionError as err:  # a knob or setting whose value does not parse (a count, seed, fraction, ...)
         raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
-    config = RunConfig(
+    return config
+
+
+def _config(args: argparse.Namespace, pipeline_options: dict, run_fields: dict) -> RunConfig:
+    return RunConfig(
         workload=args.workload,
         pipeline=args.pipeline,
         pipeline_options=pipeline_options,
@@ -53,11 +59,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         target_accuracy=args.target_accuracy,
         cpu_devices=args.cpu_devices,
     )
-    try:
-        check(config)
-    except OptionError as err:  # an option the pipeline declares but the value does not parse
-        raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
-    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -11,21 +11,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import warnings
 from typing import NoReturn
 
 from bench.cli import commands
 from bench.config import RunConfig
-from bench.knobs import add_knob_arguments
+from bench.knobs import add_knob_arguments, argument_type
 from bench.paths import DEFAULT_RESULTS, REFERENCE_RESULTS
 from imgcls.data import list_data_modes
 from imgcls.data.locations import DATA_DIR_ENV
 from imgcls.errors import UserFacingError
+from imgcls.options import count, fraction, positive_int, random_seed
 from imgcls.pipelines import list_pipelines
 from imgcls.workloads import list_workloads
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,14 +39,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+_positive_int = argument_type(positive_int)
+_count = argument_type(count)
+_seed = argument_type(random_seed)
+_fraction = argument_type(fraction)
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +67,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (workload default)")
     parser.add_argument(
-        "--warmup-steps", type=int, default=defaults.warmup_steps, help="steps left out of the steady state"
+        "--warmup-steps", type=_count, default=defaults.warmup_steps, help="steps left out of the steady state"
     )
     parser.add_argument(
         "--pipeline-batches",
@@ -77,15 +77,15 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--ceiling-steps",
-        type=int,
+        type=_count,
         default=defaults.ceiling_steps,
         help=f"steps of the model alone after training, 0 = skip (default {defaults.ceiling_steps})",
     )
     parser.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training examples")
     parser.add_argument("--limit-test", type=_positive_int, default=None, help="use only the first N test examples")
-    parser.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and the backend (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seeds Python, NumPy and the backend (default 0)")
     parser.add_argument(
-        "--target-accuracy", type=float, default=None, help="time-to-accuracy target (workload default)"
+        "--target-accuracy", type=_fraction, default=None, help="time-to-accuracy target (workload default)"
     )
     parser.add_argument("--weights", default=None, help="imagenette-vgg16 only: imagenet | none | PATH to an .h5 file")
     parser.add_argument(
@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(matrix)
     matrix.add_argument("--data-dir", default=None, help=f"data directory for every cell (default ${DATA_DIR_ENV})")
     matrix.add_argument("--force", action="store_true", help="rerun cells that are already recorded")
-    matrix.add_argument("--cell-timeout", type=float, default=3600, help="seconds before a cell is killed")
+    matrix.add_argument(
+        "--cell-timeout", type=_positive_int, default=3600, help="seconds before a cell is killed (default 3600)"
+    )
     matrix.set_defaults(handler=commands.cmd_matrix)
 
     from bench.sweep.core_scaling import add_scale_arguments
@@ -188,19 +190,37 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so every `except KeyboardInterrupt`/`finally` that cleans up after a
+    Ctrl-C (the failure record, a sweep's child processes) runs for `kill`, `timeout` and schedulers too."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
+def _interrupted_line(err: KeyboardInterrupt) -> str:
+    """`interrupted (failure record appended to X)` -- naming a record only when one was written (the code that
+    wrote it added that note to the exception)."""
+    word = "terminated" if isinstance(err, Terminated) else "interrupted"
+    notes = [n for n in getattr(err, "__notes__", []) if n.startswith("failure record")]
+    return f"{word} ({'; '.join(notes) if notes else 'no record written'})"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     warnings.showwarning = _one_line_warnings
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args.handler(args)
     except UserFacingError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted (a failure record was written)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        print(_interrupted_line(err), file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
     except Exception as err:  # a run that failed half way: its failure record is written; one line here
         if args.verbose:
             raise
@@ -209,3 +229,5 @@ def main(argv: list[str] | None = None) -> int:
         first_line = (str(err).strip().splitlines() or [""])[0][:300]
         print(f"error: run failed ({name}: {first_line}){hint}; details with -v", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)

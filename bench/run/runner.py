@@ -222,6 +222,7 @@ def run_and_record(
         record.error = f"{type(err).__name__}: {err}".splitlines()[0][:500] if str(err) else type(err).__name__
         record.peak_host_rss_mb = resources.peak_host_rss_mb()
         append_record(path, record)
+        err.add_note(f"failure record appended to {path}")  # the CLI's line says so only when it is true
         raise
     append_record(path, record)
     return record

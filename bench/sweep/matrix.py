@@ -43,9 +43,11 @@ from bench.config import RunConfig, check, config_key, expected_data_kind, knobs
 from bench.knobs import all_knobs, knobs_label, split_knobs
 from bench.records import RUNS_FILE, append_record, read_records
 from bench.run.runner import new_record
+from bench.sweep.fresh_process import stop_group
 from imgcls.errors import UserFacingError
+from imgcls.options import positive_int
 from imgcls.pipelines import pipeline_specs
-from imgcls.procs import kill_group, tied_to_parent
+from imgcls.procs import tied_to_parent
 
 SPECS_DIR = Path(__file__).parent / "specs"
 _RUN_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
@@ -131,7 +133,10 @@ def load_sweep(spec: str, data_dir: str | None = None) -> Sweep:
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise SpecError(f"{path}: {err}") from None
     defaults = dict(raw.get("defaults", {}))
-    repeats = int(defaults.pop("repeats", 1))
+    try:
+        repeats = positive_int(defaults.pop("repeats", 1))
+    except ValueError as err:
+        raise SpecError(f"{path} [defaults] `repeats`: {err}") from None
     if data_dir:
         defaults["data_dir"] = data_dir
     blocks = raw.get("cells", [])
@@ -190,6 +195,7 @@ def run_cell(cell: Cell, results_dir: Path, log_path: Path, timeout_sec: float) 
     payload = json.dumps({"config": dataclasses.asdict(cell.config), "run_id": run_id})
     command = [sys.executable, "-m", "bench", "run-config", payload, "--results", str(results_dir)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    interrupted: BaseException | None = None
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **tied_to_parent())
         try:
@@ -197,18 +203,24 @@ def run_cell(cell: Cell, results_dir: Path, log_path: Path, timeout_sec: float) 
             error = None if code == 0 else _describe_exit(code)
         except subprocess.TimeoutExpired:
             code, error = -1, f"cell timed out after {timeout_sec:.0f} s"
-        finally:  # a timeout, Ctrl-C or SIGTERM here: the cell and its own children go too
+        except BaseException as err:  # Ctrl-C, SIGTERM: stop the cell, then account for it below
+            interrupted, error = err, f"sweep interrupted ({type(err).__name__})"
+        finally:  # the cell and its own children go too; SIGTERM first, so the cell writes its failure record
             if process.poll() is None:
-                kill_group(process.pid, signal.SIGKILL)
-                process.wait()
+                stop_group(process)
     records = [r for r in read_records(results_dir / RUNS_FILE) if r.get("run_id") == run_id]
     if records:
-        return records[-1].get("status", "failed"), records[-1].get("error")
-    # The child died before it could record anything (OOM kill, segfault, timeout): record it here.
-    record = new_record(cell.config)
-    record.run_id, record.status, record.error = run_id, "failed", error or "no record written"
-    append_record(results_dir / RUNS_FILE, record)
-    return "failed", record.error
+        status, error = records[-1].get("status", "failed"), records[-1].get("error")
+    else:
+        # The child died before it could record anything (OOM kill, segfault, timeout): record it here.
+        record = new_record(cell.config)
+        record.run_id, record.status, record.error = run_id, "failed", error or "no record written"
+        append_record(results_dir / RUNS_FILE, record)
+        status, error = "failed", record.error
+    if interrupted is not None:
+        interrupted.add_note(f"failure record appended to {results_dir / RUNS_FILE}")
+        raise interrupted
+    return status, error
 
 
 def run_matrix(sweep: Sweep, results_dir: Path, force: bool = False, timeout_sec: float = 3600) -> int:
