@@ -116,21 +116,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.accuracy:
         from bench.report.accuracy_parity import build_accuracy_report
 
-        print(build_accuracy_report(results, plots=not args.no_plots))
-        plots = "" if args.no_plots else " and accuracy_vs_time.png"
-        print(f"\nwrote {results / 'accuracy.md'}, accuracy.csv{plots}")
+        written: list[str] = []
+        print(build_accuracy_report(results, plots=not args.no_plots, written_files=written))
+        print(f"\nwrote {', '.join(written)} in {results}")
         return 0
     from bench.report.document import build_report
 
+    written: list[str] = []
     text, _ = build_report(
         results,
         workload=args.workload,
         benchmarks=Path(args.benchmarks) if args.benchmarks else None,
         plots=not args.no_plots,
         command=f"python -m bench report --results {args.results}",
+        written_files=written,
     )
     print(text)
-    print(f"\nwrote {results / 'README.md'} and report.csv" + ("" if args.no_plots else " and plots"))
+    print(f"\nwrote {', '.join(written)} in {results}")
     return 0
 
 

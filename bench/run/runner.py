@@ -85,6 +85,9 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     label = f"{workload.name}/{pipeline.name}" + ("" if config.backend == "tensorflow" else f"@{config.backend}")
     say = measure.say
     say(f"[{label}] data: {data.kind}, {data.source}")
+    if data.skipped_files:  # the user sees every skip, not only the record
+        skips = ", ".join(f"{count} {reason}" for reason, count in sorted(data.skipped_files.items()))
+        say(f"[{label}] skipped {sum(data.skipped_files.values())} file(s) neither pipeline can read: {skips}")
 
     # The model before any timing: a missing weights file or an unknown policy fails in seconds.
     model_kwargs = dict(workload.model_kwargs)
