@@ -20,6 +20,7 @@ from imgcls.options import (
     INPUT,
     TRAINING,
     Knob,
+    at_least,
     changed,
     count,
     fraction,
@@ -94,7 +95,7 @@ class RunConfig:
     cpu_devices: int | None = setting(None, optional(positive_int))  # split the CPU into N logical devices
     # measurement
     warmup_steps: int = setting(5, count)
-    pipeline_batches: int = setting(20, positive_int)
+    pipeline_batches: int = setting(20, at_least(2))  # the first batch is timed apart from the others
     ceiling_steps: int = setting(30, count)  # steps of the same model on one constant batch after training (0 = skip)
     stage_batches: int = setting(20, count)  # batches per tf.data stage prefix timed (0 = skip)
 

@@ -77,6 +77,19 @@ def count(value: Any) -> int:
     return number
 
 
+def at_least(minimum: int) -> Callable[[Any], int]:
+    """`N` -> N >= `minimum` (a count that needs more than one, e.g. a first batch timed apart from the rest)."""
+
+    def parse(value: Any) -> int:
+        number = count(value) if not isinstance(value, str) or value.strip().isdigit() else -1
+        if number < minimum:
+            raise ValueError(f"expected an integer >= {minimum}, got {value!r}")
+        return number
+
+    parse.__name__ = f"at_least_{minimum}"
+    return parse
+
+
 SEED_LIMIT = 2**32  # NumPy's legacy seed, which Keras's set_random_seed also sets, takes 0 .. 2**32 - 1
 
 

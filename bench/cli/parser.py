@@ -23,7 +23,7 @@ from bench.paths import DEFAULT_RESULTS, REFERENCE_RESULTS
 from imgcls.data import list_data_modes
 from imgcls.data.locations import DATA_DIR_ENV
 from imgcls.errors import UserFacingError
-from imgcls.options import count, fraction, positive_int, random_seed
+from imgcls.options import at_least, count, fraction, positive_int, random_seed
 from imgcls.pipelines import list_pipelines
 from imgcls.workloads import list_workloads
 
@@ -71,7 +71,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--pipeline-batches",
-        type=_positive_int,
+        type=argument_type(at_least(2)),
         default=defaults.pipeline_batches,
         help=f"batches timed pipeline-only (default {defaults.pipeline_batches})",
     )

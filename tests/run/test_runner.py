@@ -15,7 +15,7 @@ def test_files_left_out_of_the_data_are_one_line_on_stderr_and_in_the_record(
     mnist_tiny, results_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:  # noqa: ANN001
     data = dataclasses.replace(mnist_tiny, skipped_files={"truncated": 2, "undecodable_name": 1})
-    record = run_and_record(tiny_config("mnist", ceiling_steps=0, pipeline_batches=1), results_dir, data=data)
+    record = run_and_record(tiny_config("mnist", ceiling_steps=0, pipeline_batches=2), results_dir, data=data)
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "skipped" in x]
     assert "skipped 3 file(s)" in line and "2 truncated" in line and "1 undecodable_name" in line
     assert record.data_skipped_files == {"truncated": 2, "undecodable_name": 1}
