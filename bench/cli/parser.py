@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verbose(readme)
     readme.set_defaults(handler=commands.cmd_readme)
 
-    cell = subcommands.add_parser("run-config", help=argparse.SUPPRESS)  # internal: one matrix cell
+    cell = subcommands.add_parser("run-config")  # internal (one matrix cell): no help, so --help never lists it
     cell.add_argument("payload", help="JSON {config, run_id}")
     _add_common(cell)
     cell.set_defaults(handler=commands.cmd_run_config)
@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = subcommands.add_parser("env", help="print the environment fingerprint")
     _add_verbose(env)
     env.set_defaults(handler=commands.cmd_env)
+    subcommands.metavar = "{" + ",".join(name for name in subcommands.choices if name != "run-config") + "}"
     return parser
 
 
@@ -218,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserFacingError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `bench list | head`: the reader has gone; nothing left to say to it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise it again
+        return 0
     except KeyboardInterrupt as err:
         print(_interrupted_line(err), file=sys.stderr)
         return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED

@@ -348,3 +348,18 @@ def test_an_interruption_claims_a_record_only_when_one_was_written(monkeypatch, 
     monkeypatch.setattr(commands, "cmd_list", interrupted)
     assert main(["list"]) == 130
     assert capsys.readouterr().err.strip() == "interrupted (no record written)"
+
+
+def test_a_closed_pipe_ends_list_quietly() -> None:
+    """`python -m bench list | head`: the reader going away is not an error (it raised BrokenPipeError)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    completed = subprocess.run([sys.executable, "-m", "bench", "list"], stdout=write, stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    assert completed.returncode == 0 and completed.stderr == ""
+
+
+def test_help_lists_no_internal_command(capsys: pytest.CaptureFixture) -> None:
+    assert _exit_code(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "run-config" not in out and "SUPPRESS" not in out and "{run,matrix," in out

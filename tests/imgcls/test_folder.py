@@ -467,3 +467,14 @@ def test_progressive_jpeg_is_kept_whole_and_skipped_cut(tmp_path: Path, options:
     (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2])
     assert check_image_file(tmp_path / "whole.jpg") is None
     assert check_image_file(tmp_path / "cut.jpg") == "truncated"
+
+
+def test_a_users_own_folder_is_named_as_itself_and_a_cut_official_copy_as_a_subset(tmp_path: Path) -> None:
+    from imgcls.data import DATASETS
+    from imgcls.data.loaders import load_folder_tree
+
+    info = DATASETS["imagenette"]
+    classes = info.class_names
+    mine = load_folder_tree(info, write_tree(tmp_path / "MYTREE", classes=classes, train=1, val=1), kind="real")
+    copy = load_folder_tree(info, write_tree(tmp_path / "imagenette2-160", classes=classes, train=1, val=1), "real")
+    assert mine.source == "MYTREE 10/10" and copy.source == "imagenette2-160 subset 10/10"
