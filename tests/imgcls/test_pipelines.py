@@ -257,6 +257,23 @@ def test_idg_close_stops_its_workers_within_seconds_even_with_slow_batches_queue
     assert not [t.name for t in started if t.is_alive()]
 
 
+@pytest.mark.parametrize("name", ["idg", "tfdata", "tfdata-naive"])
+def test_file_inputs_are_shuffled_and_reshuffled_every_epoch(name: str, imagenette_tiny) -> None:  # noqa: ANN001
+    """Each training pass over a JPEG folder is the whole file list in a new order: never the scan's class order
+    (a pipeline that forgot to shuffle files passed every test), never the previous pass's order."""
+    data = imagenette_tiny
+    spec = get_workload("imagenette").augment.without_augmentation()
+    config = InputConfig(image_size=(16, 16), channels=3, augment=spec, batch_size=8, seed=0)
+    stream = iter(build_pipeline(name).train_data(data, config))
+    steps = len(data.train) // 8
+    passes = [np.concatenate([np.asarray(next(stream)[1]) for _ in range(steps)]) for _ in range(2)]
+    scan_order = np.asarray(data.train.labels)
+    for labels in passes:
+        assert sorted(labels) == sorted(scan_order)  # the whole list, once per pass
+    assert not np.array_equal(passes[0], scan_order), "the first pass is the folder's order: files not shuffled"
+    assert not np.array_equal(passes[0], passes[1]), "the second pass repeats the first: no per-epoch reshuffle"
+
+
 # ---- eval_data --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ALL)
 def test_only_synthetic_has_no_evaluation(name: str, request: pytest.FixtureRequest) -> None:
