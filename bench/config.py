@@ -17,7 +17,24 @@ from bench.backends import COMPILE_CHOICES, get_backend, list_backends
 from imgcls.data.catalogue import get_dataset_info
 from imgcls.errors import InvalidValue, UserFacingError
 from imgcls.model_specs import model_spec_word, parse_model_spec
-from imgcls.options import INPUT, TRAINING, Knob, changed, knob, on_off, one_of, positive_int, validate
+from imgcls.options import (
+    INPUT,
+    TRAINING,
+    Knob,
+    at_least,
+    changed,
+    count,
+    fraction,
+    knob,
+    on_off,
+    one_of,
+    optional,
+    positive_int,
+    random_seed,
+    setting,
+    validate,
+    word,
+)
 from imgcls.options import knobs_of as declared_knobs
 from imgcls.pipelines import get_pipeline_spec
 from imgcls.workloads import Workload, get_workload
@@ -75,24 +92,24 @@ class RunConfig:
     # data
     data: str = "auto"
     data_dir: str | None = None
-    limit_train: int | None = None
-    limit_test: int | None = None
+    limit_train: int | None = setting(None, optional(positive_int))
+    limit_test: int | None = setting(None, optional(positive_int))
     augment: str = "seed"
-    # shape of the run
-    batch_size: int | None = None
-    epochs: int | None = None
-    steps_per_epoch: int | None = None
-    seed: int | None = 0
-    weights: str | None = None
-    image_size: int | None = None  # square override of the workload's image size
-    target_accuracy: float | None = None  # time-to-accuracy target (None = the workload's default)
-    cpu_devices: int | None = None  # split the CPU into N logical devices (mirrored training without GPUs)
+    # shape of the run (every count, seed and fraction parsed where declared: RunConfig(...) refuses a bad one)
+    batch_size: int | None = setting(None, optional(positive_int))
+    epochs: int | None = setting(None, optional(positive_int))
+    steps_per_epoch: int | None = setting(None, optional(positive_int))
+    seed: int | None = setting(0, optional(random_seed))
+    weights: str | None = setting(None, optional(word))
+    image_size: int | None = setting(None, optional(positive_int))  # square override of the workload's image size
+    target_accuracy: float | None = setting(None, optional(fraction))  # time-to-accuracy target (None = default)
+    cpu_devices: int | None = setting(None, optional(positive_int))  # split the CPU into N logical devices
     # measurement
-    warmup_steps: int = 5
-    pipeline_batches: int = 20
-    ceiling_steps: int = 30  # steps of the same model on one constant batch after training (0 = skip)
-    stage_batches: int = 20  # batches per tf.data stage prefix timed (0 = skip)
-    dispatch_probe_spe: int = 0  # also time the device ceiling at this many steps per execution (0 = skip)
+    warmup_steps: int = setting(5, count)
+    pipeline_batches: int = setting(20, at_least(2))  # the first batch is timed apart from the others
+    ceiling_steps: int = setting(30, count)  # steps of the same model on one constant batch after training (0 = skip)
+    stage_batches: int = setting(20, count)  # batches per tf.data stage prefix timed (0 = skip)
+    dispatch_probe_spe: int = setting(0, count)  # also the device ceiling at N steps per execution (0 = skip)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -117,12 +134,16 @@ def resolved_compile(config: RunConfig) -> str:
     return get_backend(config.backend).resolve_compile(config.compile)
 
 
-def check(config: RunConfig) -> Workload:
+def check(config: RunConfig, installed: bool = True) -> Workload:
     """Everything that can be checked before a framework loads; returns the workload.
 
+    A knob that makes no sense on the backend is named before a backend that is missing (the first is a mistake in
+    the command, the second in the machine). `installed=False` leaves the backend's presence to the caller (a sweep
+    reports such cells as skipped instead of refusing the whole spec).
+
     Raises:
-        UserFacingError, ValueError: unknown names, a pipeline option it does not have, a backend that is not
-            installed or a knob value that makes no sense on it.
+        UserFacingError, ValueError: unknown names, a pipeline option it does not have, a knob value that makes no
+            sense on the backend or (with `installed`) a backend that is not installed.
     """
     workload = get_workload(config.workload)
     spec = workload.augment_spec(config.augment)
@@ -131,7 +152,6 @@ def check(config: RunConfig) -> Workload:
     if spec.has_crop and not pipeline.random_crop:
         raise UserFacingError(f"--pipeline {pipeline.name} cannot render {config.workload}'s random resized crop")
     backend = get_backend(config.backend)
-    backend.check_available()
     resolved_compile(config)
     if config.steps_per_execution > 1 and not backend.multi_step:
         raise UserFacingError(f"--steps-per-execution {config.steps_per_execution}: the {backend.name} backend runs 1")
@@ -147,12 +167,8 @@ def check(config: RunConfig) -> Workload:
     if config.weights is not None and not takes_weights:
         what = config.model or config.workload
         raise UserFacingError(f"--weights applies to imagenette-vgg16 and keras.applications --model names, not {what}")
-    for name in ("batch_size", "epochs", "steps_per_epoch", "limit_train", "limit_test", "image_size"):
-        value = getattr(config, name)
-        if value is not None and value < 1:
-            raise InvalidValue(f"`{name}` must be >= 1, got {value}")
-    if config.warmup_steps < 0:
-        raise InvalidValue(f"`warmup_steps` must be >= 0, got {config.warmup_steps}")
+    if installed:
+        backend.check_available()
     return workload
 
 

@@ -7,21 +7,37 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import os
 import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
+_HERE = Path(__file__).resolve().parent
 
-def _git(*args: str) -> str | None:
+
+def _git(*args: str, cwd: Path = _HERE) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", *args], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
-        )
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=cwd)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def code_identity(cwd: Path = _HERE) -> dict[str, Any]:
+    """Which code ran: the commit, whether tracked files differ from it, and then a SHA-256 of that difference
+    (`git diff HEAD --binary`) -- so two dirty records on one commit say whether they ran the same code, and a
+    record can be matched to the patch that produced it. Unknown (None) outside a git checkout."""
+    commit = _git("rev-parse", "HEAD", cwd=cwd)
+    status = _git("status", "--porcelain", "--untracked-files=no", cwd=cwd)
+    dirty = bool(status) if status is not None else None
+    diff = _git("diff", "HEAD", "--binary", cwd=cwd) if dirty else None
+    return {
+        "git_commit": commit or "unknown",
+        "git_dirty": dirty,
+        "git_diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff is not None else None,
+    }
 
 
 def _cpu_model() -> str:
@@ -73,8 +89,6 @@ def environment() -> dict[str, Any]:
     import tensorflow as tf
 
     backend = keras.backend.backend()
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
@@ -87,7 +101,6 @@ def environment() -> dict[str, Any]:
         "cpu_cores": os.cpu_count(),
         "tf_gpus": len(tf.config.list_physical_devices("GPU")),
         **_gpu_info(),
-        "git_commit": commit or "unknown",
-        "git_dirty": bool(status) if status is not None else None,
+        **code_identity(),
         "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

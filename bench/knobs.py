@@ -9,6 +9,7 @@ those lists a knob by hand.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from bench.config import RunConfig, run_knobs
@@ -41,6 +42,20 @@ def _default_text(item: Knob) -> str:
     if len(set(values.values())) == 1:
         return f"{', '.join(values)}; default {next(iter(values.values()))}"
     return "default " + ", ".join(f"{name} {value}" for name, value in values.items())
+
+
+def argument_type(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """An argparse `type=` from a declared parser (`imgcls.options.positive_int`, `count`, ...): a flag is checked
+    by the same function as the setting it fills, before any work starts, and fails as one line."""
+
+    def typed(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    typed.__name__ = parse.__name__  # argparse names the type in its message
+    return typed
 
 
 def add_knob_arguments(parser: argparse.ArgumentParser) -> None:

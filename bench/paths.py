@@ -6,8 +6,10 @@ only when a command is pointed at it on purpose (`--results results`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from imgcls.errors import UserFacingError
@@ -35,3 +37,23 @@ def check_results_dir(path: Path) -> Path:
     if not os.access(path, os.W_OK):  # pragma: no cover - root ignores permission bits
         raise UserFacingError(f"--results {path} is not writable")
     return path
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path) -> Iterator[Path]:
+    """Yields a temporary path beside `path` (same suffix, so a plot library picks the format); renames it onto
+    `path` once the block succeeds, removes it if the block fails. A reader, a full disk or a kill mid-write never
+    sees a truncated report or PNG: the old file stays until the new one is whole."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    with atomic_write(path) as temporary:
+        temporary.write_text(text)

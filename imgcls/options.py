@@ -64,6 +64,66 @@ def positive_int(value: Any) -> int:
     return number
 
 
+def count(value: Any) -> int:
+    """`N` -> N >= 0 (0 usually means "skip")."""
+    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"expected 0 or a positive integer, got {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"expected 0 or a positive integer, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"expected 0 or a positive integer, got {value!r}")
+    return number
+
+
+def at_least(minimum: int) -> Callable[[Any], int]:
+    """`N` -> N >= `minimum` (a count that needs more than one, e.g. a first batch timed apart from the rest)."""
+
+    def parse(value: Any) -> int:
+        number = count(value) if not isinstance(value, str) or value.strip().isdigit() else -1
+        if number < minimum:
+            raise ValueError(f"expected an integer >= {minimum}, got {value!r}")
+        return number
+
+    parse.__name__ = f"at_least_{minimum}"
+    return parse
+
+
+SEED_LIMIT = 2**32  # NumPy's legacy seed, which Keras's set_random_seed also sets, takes 0 .. 2**32 - 1
+
+
+def random_seed(value: Any) -> int:
+    """`N` -> 0 <= N < 2**32 (every generator the run seeds takes it)."""
+    try:
+        number = count(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number < SEED_LIMIT:
+        raise ValueError(f"expected an integer from 0 to {SEED_LIMIT - 1}, got {value!r}")
+    return number
+
+
+def fraction(value: Any) -> float:
+    """`x` -> 0 < x <= 1 (an accuracy); NaN and infinities are refused."""
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not 0.0 < number <= 1.0:  # also false for NaN
+        raise ValueError(f"expected a fraction above 0 and at most 1, got {value!r}")
+    return number
+
+
+def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """None (unset: the caller's default applies) or a value `parse` accepts."""
+
+    def parse_optional(value: Any) -> Any:
+        return None if value is None else parse(value)
+
+    return parse_optional
+
+
 def on_off(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -159,6 +219,20 @@ def knob(
     return dataclasses.field(default=default, metadata={_METADATA_KEY: declared})
 
 
+_SETTING_KEY = "imgcls.setting"
+
+
+def setting(default: Any, parse: Callable[[Any], Any]) -> Any:
+    """A dataclass field that is not a knob (no flag of its own, no table label) but is parsed like one by
+    `validate`: a count, a seed or a fraction is checked where it is declared, so every command and every spec
+    gets the same check before any work starts."""
+    return dataclasses.field(default=default, metadata={_SETTING_KEY: parse})
+
+
+def _settings_of(options: Any) -> list[tuple[str, Callable[[Any], Any]]]:
+    return [(f.name, f.metadata[_SETTING_KEY]) for f in dataclasses.fields(options) if _SETTING_KEY in f.metadata]
+
+
 def knobs_of(options_type: type) -> list[Knob]:
     """The knobs an options dataclass (class or instance) declares, in field order."""
     return [
@@ -169,17 +243,18 @@ def knobs_of(options_type: type) -> list[Knob]:
 
 
 def validate(options: Any) -> None:
-    """Parses every knob field of a frozen dataclass in place (call from `__post_init__`).
+    """Parses every knob and setting field of a frozen dataclass in place (call from `__post_init__`).
 
     Raises:
         OptionError: a value does not parse; names the knob.
     """
-    for item in knobs_of(options):
+    parsers = [(item.name, item.parse) for item in knobs_of(options)] + _settings_of(options)
+    for name, parse in parsers:
         try:
-            value = item.parse(getattr(options, item.name))
+            value = parse(getattr(options, name))
         except ValueError as err:
-            raise OptionError(item.name, str(err)) from None
-        object.__setattr__(options, item.name, value)
+            raise OptionError(name, str(err)) from None
+        object.__setattr__(options, name, value)
 
 
 def changed(options: Any, reference: Any) -> dict[str, Any]:

@@ -29,11 +29,17 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """
     try:
         pipeline_options, run_fields = knob_values(args)
-    except OptionError as err:
+        config = _config(args, pipeline_options, run_fields)
+        check(config)
+    except OptionError as err:  # a knob or setting whose value does not parse (a count, seed, fraction, ...)
         raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
+    return config
+
+
+def _config(args: argparse.Namespace, pipeline_options: dict, run_fields: dict) -> RunConfig:
     # `--pipeline-fn F` alone means `--pipeline user`: an option only one pipeline has selects it.
     pipeline = args.pipeline or implied_pipeline(pipeline_options) or RunConfig().pipeline
-    config = RunConfig(
+    return RunConfig(
         workload=args.workload,
         pipeline=pipeline,
         pipeline_options=pipeline_options,
@@ -55,11 +61,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         target_accuracy=args.target_accuracy,
         cpu_devices=args.cpu_devices,
     )
-    try:
-        check(config)
-    except OptionError as err:  # an option the pipeline declares but the value does not parse
-        raise UserFacingError(f"{flag_of(err.name)}: {err.reason}") from None
-    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -130,21 +131,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.accuracy:
         from bench.report.accuracy_parity import build_accuracy_report
 
-        print(build_accuracy_report(results, plots=not args.no_plots))
-        plots = "" if args.no_plots else " and accuracy_vs_time.png"
-        print(f"\nwrote {results / 'accuracy.md'}, accuracy.csv{plots}")
+        written: list[str] = []
+        print(build_accuracy_report(results, plots=not args.no_plots, written_files=written))
+        print(f"\nwrote {', '.join(written)} in {results}")
         return 0
     from bench.report.document import build_report
 
+    written: list[str] = []
     text, _ = build_report(
         results,
         workload=args.workload,
         benchmarks=Path(args.benchmarks) if args.benchmarks else None,
         plots=not args.no_plots,
         command=f"python -m bench report --results {args.results}",
+        written_files=written,
     )
     print(text)
-    print(f"\nwrote {results / 'README.md'} and report.csv" + ("" if args.no_plots else " and plots"))
+    print(f"\nwrote {', '.join(written)} in {results}")
     return 0
 
 

@@ -11,21 +11,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import warnings
 from typing import NoReturn
 
 from bench.cli import commands
 from bench.config import RunConfig
-from bench.knobs import add_knob_arguments
+from bench.knobs import add_knob_arguments, argument_type
 from bench.paths import DEFAULT_RESULTS, REFERENCE_RESULTS
 from imgcls.data import list_data_modes
 from imgcls.data.locations import DATA_DIR_ENV
 from imgcls.errors import UserFacingError
+from imgcls.options import at_least, count, fraction, positive_int, random_seed
 from imgcls.pipelines import list_pipelines
 from imgcls.workloads import list_workloads
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,14 +39,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+_positive_int = argument_type(positive_int)
+_count = argument_type(count)
+_seed = argument_type(random_seed)
+_fraction = argument_type(fraction)
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,25 +72,25 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (workload default)")
     parser.add_argument(
-        "--warmup-steps", type=int, default=defaults.warmup_steps, help="steps left out of the steady state"
+        "--warmup-steps", type=_count, default=defaults.warmup_steps, help="steps left out of the steady state"
     )
     parser.add_argument(
         "--pipeline-batches",
-        type=_positive_int,
+        type=argument_type(at_least(2)),
         default=defaults.pipeline_batches,
         help=f"batches timed pipeline-only (default {defaults.pipeline_batches})",
     )
     parser.add_argument(
         "--ceiling-steps",
-        type=int,
+        type=_count,
         default=defaults.ceiling_steps,
         help=f"steps of the model alone after training, 0 = skip (default {defaults.ceiling_steps})",
     )
     parser.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training examples")
     parser.add_argument("--limit-test", type=_positive_int, default=None, help="use only the first N test examples")
-    parser.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and the backend (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seeds Python, NumPy and the backend (default 0)")
     parser.add_argument(
-        "--target-accuracy", type=float, default=None, help="time-to-accuracy target (workload default)"
+        "--target-accuracy", type=_fraction, default=None, help="time-to-accuracy target (workload default)"
     )
     parser.add_argument(
         "--weights",
@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(matrix)
     matrix.add_argument("--data-dir", default=None, help=f"data directory for every cell (default ${DATA_DIR_ENV})")
     matrix.add_argument("--force", action="store_true", help="rerun cells that are already recorded")
-    matrix.add_argument("--cell-timeout", type=float, default=3600, help="seconds before a cell is killed")
+    matrix.add_argument(
+        "--cell-timeout", type=_positive_int, default=3600, help="seconds before a cell is killed (default 3600)"
+    )
     matrix.set_defaults(handler=commands.cmd_matrix)
 
     from bench.sweep.core_scaling import add_scale_arguments
@@ -178,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verbose(readme)
     readme.set_defaults(handler=commands.cmd_readme)
 
-    cell = subcommands.add_parser("run-config", help=argparse.SUPPRESS)  # internal: one matrix cell
+    cell = subcommands.add_parser("run-config")  # internal (one matrix cell): no help, so --help never lists it
     cell.add_argument("payload", help="JSON {config, run_id}")
     _add_common(cell)
     cell.set_defaults(handler=commands.cmd_run_config)
@@ -195,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = subcommands.add_parser("env", help="print the environment fingerprint")
     _add_verbose(env)
     env.set_defaults(handler=commands.cmd_env)
+    subcommands.metavar = "{" + ",".join(name for name in subcommands.choices if name != "run-config") + "}"
     return parser
 
 
@@ -208,19 +211,41 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so every `except KeyboardInterrupt`/`finally` that cleans up after a
+    Ctrl-C (the failure record, a sweep's child processes) runs for `kill`, `timeout` and schedulers too."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
+def _interrupted_line(err: KeyboardInterrupt) -> str:
+    """`interrupted (failure record appended to X)` -- naming a record only when one was written (the code that
+    wrote it added that note to the exception)."""
+    word = "terminated" if isinstance(err, Terminated) else "interrupted"
+    notes = [n for n in getattr(err, "__notes__", []) if n.startswith("failure record")]
+    return f"{word} ({'; '.join(notes) if notes else 'no record written'})"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     warnings.showwarning = _one_line_warnings
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args.handler(args)
     except UserFacingError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted (a failure record was written)", file=sys.stderr)
-        return 130
+    except BrokenPipeError:  # `bench list | head`: the reader has gone; nothing left to say to it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise it again
+        return 0
+    except KeyboardInterrupt as err:
+        print(_interrupted_line(err), file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
     except Exception as err:  # a run that failed half way: its failure record is written; one line here
         if args.verbose:
             raise
@@ -229,3 +254,5 @@ def main(argv: list[str] | None = None) -> int:
         first_line = (str(err).strip().splitlines() or [""])[0][:300]
         print(f"error: run failed ({name}: {first_line}){hint}; details with -v", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)

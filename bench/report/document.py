@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from bench.paths import atomic_write, write_text_atomically
 from bench.records import ACCURACY_SUBFOLDER, RUNS_FILE, read_records
 from bench.report.benchmark_json import benchmark_table
 from bench.report.comparison import display_frame, failures_frame, summarize
@@ -70,20 +71,23 @@ def build_report(
     benchmarks: Path | None = None,
     plots: bool = True,
     command: str = "python -m bench report",
+    written_files: list[str] | None = None,
 ) -> tuple[str, pd.DataFrame]:
-    """Reads `results_dir/runs.jsonl`; writes `README.md`, `report.csv` (and plots) there; returns (text, table).
+    """Reads `results_dir/runs.jsonl` (and the scaling and cache records beside it); writes `README.md`,
+    `report.csv` (and plots) there, each whole or not at all; returns (text, table). `written_files`, when given,
+    receives the names of the files it wrote.
 
     The markdown is a pure function of the records (and the benchmark file), so a test can regenerate it and
     compare with what is committed. With `plots=False` no plot is written or linked.
 
     Raises:
-        UserFacingError: no records file.
+        UserFacingError: none of the records files.
     """
     from imgcls.errors import UserFacingError
 
     results_dir = Path(results_dir)
     path = results_dir / RUNS_FILE
-    if not path.exists():
+    if not any((results_dir / name).exists() for name in (RUNS_FILE, SCALING_FILE, CACHE_FILE)):
         raise UserFacingError(f"no records at {path}; run `python -m bench run --results {results_dir}` first")
     records = read_records(path)
     if workload:
@@ -154,9 +158,14 @@ def build_report(
     )
     if figures:
         document += "\n### Plots\n\n" + "\n\n".join(f"![{name}]({name})" for name in figures) + "\n"
-    (results_dir / "README.md").write_text(document)
+    write_text_atomically(results_dir / "README.md", document)
+    written = ["README.md"]
     if not table.empty:
-        table.to_csv(results_dir / "report.csv", index=False)
+        with atomic_write(results_dir / "report.csv") as temporary:
+            table.to_csv(temporary, index=False)
+        written.append("report.csv")
+    if written_files is not None:
+        written_files += [*written, *figures]
     return text, table
 
 
@@ -178,5 +187,6 @@ def write_plots(
     if scaling is not None and not scaling.empty:
         figures[SCALING_PLOT] = plots.scaling_figure(scaling)
     for name, figure in figures.items():
-        figure.savefig(results_dir / name, dpi=110)
+        with atomic_write(results_dir / name) as temporary:
+            figure.savefig(temporary, dpi=110)
         plt.close(figure)

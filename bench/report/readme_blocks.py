@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from bench.paths import write_text_atomically
 from bench.records import RUNS_FILE, read_records
 from bench.report.comparison import display_frame, input_bound_text, summarize
 from bench.report.records_frame import records_frame
@@ -194,5 +195,5 @@ def update_readme(readme: Path, results_dir: Path) -> bool:
     text = Path(readme).read_text()
     new = render(text, Path(results_dir))
     if new != text:
-        Path(readme).write_text(new)
+        write_text_atomically(Path(readme), new)
     return new != text

@@ -88,6 +88,9 @@ def execute(config: RunConfig, record: RunRecord, data: DataSet | None = None) -
     label = f"{workload.name}/{pipeline.name}" + ("" if config.backend == "tensorflow" else f"@{config.backend}")
     say = measure.say
     say(f"[{label}] data: {data.kind}, {data.source}")
+    if data.skipped_files:  # the user sees every skip, not only the record
+        skips = ", ".join(f"{count} {reason}" for reason, count in sorted(data.skipped_files.items()))
+        say(f"[{label}] skipped {sum(data.skipped_files.values())} file(s) neither pipeline can read: {skips}")
 
     # The model before any timing: a missing weights file or an unknown policy fails in seconds.
     model_kwargs = dict(workload.model_kwargs)
@@ -258,6 +261,7 @@ def run_and_record(
         record.error = f"{type(err).__name__}: {err}".splitlines()[0][:500] if str(err) else type(err).__name__
         record.peak_host_rss_mb = resources.peak_host_rss_mb()
         append_record(path, record)
+        err.add_note(f"failure record appended to {path}")  # the CLI's line says so only when it is true
         raise
     append_record(path, record)
     return record

@@ -22,9 +22,17 @@ from typing import Any
 
 import pandas as pd
 
-from bench.records import append_json_line, read_records
-from bench.sweep.fresh_process import add_places_argument, measure_in_fresh_process, parse_places
+from bench.knobs import argument_type
+from bench.records import read_records
+from bench.sweep.fresh_process import (
+    add_places_argument,
+    add_timeout_argument,
+    measure_in_fresh_process,
+    parse_places,
+    succeeded,
+)
 from imgcls.errors import UserFacingError
+from imgcls.options import positive_int
 from imgcls.pipelines import BASELINE, get_pipeline_spec, pipelines_with_role
 from imgcls.workloads import get_workload, list_workloads
 
@@ -39,25 +47,30 @@ def _label(pipeline: str, place: str) -> str:
 
 def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workload", default="imagenette", choices=list_workloads(), help="default imagenette")
-    parser.add_argument("--epochs", type=int, default=3, help="full epochs timed per variant (default 3, >= 2)")
-    parser.add_argument("--limit-train", type=int, default=None, help="use only the first N training examples")
+    parser.add_argument(
+        "--epochs", type=argument_type(positive_int), default=3, help="full epochs timed per variant (default 3, >= 2)"
+    )
+    parser.add_argument(
+        "--limit-train", type=argument_type(positive_int), default=None, help="use only the first N training examples"
+    )
     parser.add_argument("--data", default="auto", help="data source (as for `bench run`)")
     parser.add_argument("--data-dir", default=None, help="a data directory")
     add_places_argument(parser, default="host,device")
     parser.add_argument("--no-baseline", action="store_true", help="skip the ImageDataGenerator row")
+    add_timeout_argument(parser)
 
 
 def run_cache(args: argparse.Namespace, results_dir: Path) -> int:
-    """Runs each (place, cache) variant in its own process; prints the table; returns 0."""
+    """Runs each (place, cache) variant in its own process; prints the table; returns 1 when a variant failed (its
+    failure record is in the file), else 0."""
     if args.epochs < 2:
         raise UserFacingError(f"--epochs {args.epochs}: the cache can only pay from a second epoch; use >= 2")
-    if args.limit_train is not None and args.limit_train < 1:
-        raise UserFacingError(f"--limit-train {args.limit_train}: expected a positive count")
     places = parse_places(args.augment_on)
     workload = get_workload(args.workload)
     (baseline,) = pipelines_with_role(BASELINE)
     variants = [] if args.no_baseline else [(baseline, "host", "off")]
     variants += [(CANDIDATE_PIPELINE, place, cache) for place in places for cache in VARIANTS]
+    failures = 0
     for done, (pipeline, place, cache) in enumerate(variants, start=1):
         label = _label(pipeline, place) + (f" cache={cache}" if pipeline == CANDIDATE_PIPELINE else "")
         print(f"variant {done}/{len(variants)}: {workload.name} {label}, {args.epochs} epochs...", file=sys.stderr)
@@ -71,15 +84,17 @@ def run_cache(args: argparse.Namespace, results_dir: Path) -> int:
             "data": args.data,
             "data_dir": args.data_dir,
         }
-        record = measure_in_fresh_process("bench.sweep.cache_payoff", payload)
+        record = measure_in_fresh_process(
+            "bench.sweep.cache_payoff", payload, results_dir / CACHE_FILE, args.point_timeout
+        )
         if record is None:
+            failures += 1
             continue
-        append_json_line(results_dir / CACHE_FILE, record)
         rates = ", ".join(f"{record['epoch_images'] / s:,.0f}" for s in record["epoch_sec"])
         print(f"  img/s per epoch: {rates}; RAM held {record['held_mb']:,.0f} MB", file=sys.stderr)
     print(cache_text(cache_table(read_records(results_dir / CACHE_FILE))))
-    print(f"records in {results_dir / CACHE_FILE}")
-    return 0
+    print(f"records in {results_dir / CACHE_FILE}" + (f"; {failures} variant(s) FAILED" if failures else ""))
+    return 1 if failures else 0
 
 
 def pays_from_epoch(off_sec: list[float], cached_sec: list[float]) -> int | None:
@@ -97,7 +112,7 @@ def cache_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Per (workload, data): the baseline row, then per place the uncached and cached `tfdata` rows -- first-epoch
     and later-epoch rates, later epochs against the baseline's (`x idg`), the RAM each held, and for a cached row
     the epoch from which it is ahead of its uncached one and its later-epoch speed-up."""
-    frame = pd.DataFrame(records)
+    frame = pd.DataFrame(succeeded(records))
     if frame.empty:
         return frame
     frame["pipeline"] = frame["pipeline"].fillna(CANDIDATE_PIPELINE) if "pipeline" in frame else CANDIDATE_PIPELINE

@@ -20,11 +20,20 @@ from typing import Any
 
 import pandas as pd
 
-from bench.records import append_json_line, read_records
-from bench.sweep.fresh_process import add_places_argument, measure_in_fresh_process, parse_places
+from bench.knobs import argument_type
+from bench.records import read_records
+from bench.sweep.fresh_process import (
+    add_places_argument,
+    add_timeout_argument,
+    measure_in_fresh_process,
+    parse_places,
+    succeeded,
+)
+from imgcls.data.catalogue import get_dataset_info
 from imgcls.errors import UserFacingError
+from imgcls.options import positive_int
 from imgcls.pipelines import BASELINE, get_pipeline_spec, list_pipelines
-from imgcls.workloads import get_workload, list_workloads
+from imgcls.workloads import Workload, get_workload, list_workloads
 
 SCALING_FILE = "scaling.jsonl"
 DECODE_ONLY = "decode-only"  # the row of the JPEG decode limit
@@ -61,11 +70,17 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated pipelines (default tfdata,tfdata-naive,idg)",
     )
     parser.add_argument("--cores", type=_cores_arg, default=None, help="core counts (default 1,2,4,... all)")
-    parser.add_argument("--batches", type=int, default=40, help="batches timed per point after 5 warm-up batches")
+    parser.add_argument(
+        "--batches",
+        type=argument_type(positive_int),
+        default=40,
+        help="batches timed per point after 5 warm-up batches",
+    )
     parser.add_argument("--data", default="auto", help="data source (as for `bench run`)")
     parser.add_argument("--data-dir", default=None, help="a data directory")
     add_places_argument(parser, default="host")
-    parser.add_argument("--no-decode-limit", action="store_true", help="skip the decode-only row")
+    parser.add_argument("--no-decode-limit", action="store_true", help="skip the decode-only row (file inputs)")
+    add_timeout_argument(parser)
     parser.add_argument(
         "--vary",
         type=_vary_arg,
@@ -101,8 +116,24 @@ def _varied_rows(pipelines: list[str], places: list[str], vary: tuple[str, list[
     return [(name, place, {knob: value}) for name in having for value in values for place in places]
 
 
+def scale_rows(
+    workload: Workload,
+    pipelines: list[str],
+    places: list[str],
+    vary: tuple[str, list[str]] | None,
+    decode_limit: bool = True,
+) -> list[tuple]:
+    """(pipeline, place, overrides) per row. The decode-only row times the JPEG decode: only image-file workloads
+    have one (arrays are never decoded, so the row would only fail)."""
+    rows: list[tuple] = [(name, place, {}) for name in pipelines for place in places]
+    rows += _varied_rows(pipelines, places, vary) if vary else []
+    rows += [(DECODE_ONLY, "host", {})] if decode_limit and get_dataset_info(workload.dataset).as_files else []
+    return rows
+
+
 def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
-    """Runs every (pipeline, cores) point in its own pinned process; prints the table; returns 0."""
+    """Runs every (pipeline, cores) point in its own pinned process; prints the table; returns 1 when a point
+    failed (its failure record is in the file), else 0."""
     pipelines = [p.strip() for p in args.pipelines.split(",") if p.strip()]
     for name in pipelines:
         if name not in list_pipelines():
@@ -112,12 +143,9 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
     cores = args.cores or core_counts(limit)
     if cores[-1] > limit:
         raise UserFacingError(f"--cores {cores[-1]}: this machine lets the process use {limit} cores")
-    places = parse_places(args.augment_on)
-    rows: list[tuple] = [(name, place, {}) for name in pipelines for place in places]
-    rows += _varied_rows(pipelines, places, args.vary) if args.vary else []
-    rows += [] if args.no_decode_limit else [(DECODE_ONLY, "host", {})]
+    rows = scale_rows(workload, pipelines, parse_places(args.augment_on), args.vary, not args.no_decode_limit)
     total = len(rows) * len(cores)
-    done = 0
+    done = failures = 0
     for n in cores:
         for name, place, overrides in rows:
             done += 1
@@ -133,15 +161,17 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
                 "data": args.data,
                 "data_dir": args.data_dir,
             }
-            record = measure_in_fresh_process("bench.sweep.core_scaling", payload)
+            record = measure_in_fresh_process(
+                "bench.sweep.core_scaling", payload, results_dir / SCALING_FILE, args.point_timeout
+            )
             if record is None:
+                failures += 1
                 continue
-            append_json_line(results_dir / SCALING_FILE, record)
             print(f"  {record['images_per_sec']:,.0f} img/s", file=sys.stderr)
     table = scaling_table(read_records(results_dir / SCALING_FILE))
     print(scaling_text(table))
-    print(f"records in {results_dir / SCALING_FILE}")
-    return 0
+    print(f"records in {results_dir / SCALING_FILE}" + (f"; {failures} point(s) FAILED" if failures else ""))
+    return 1 if failures else 0
 
 
 def _knobs_text(overrides: dict[str, str] | None) -> str:
@@ -162,7 +192,7 @@ def scaling_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     Rows keep the order in which their pipeline first appears in the records (a rerun replaces a point in place);
     `knobs` says which knob a `--vary` row sets ("" for the pipeline's defaults), `base` the row it varies.
     """
-    frame = pd.DataFrame(records)
+    frame = pd.DataFrame(succeeded(records))
     if frame.empty:
         return frame
     frame["augment_on"] = frame["augment_on"].fillna("host") if "augment_on" in frame else "host"  # older records

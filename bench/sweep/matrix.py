@@ -38,13 +38,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.backends import get_backend
 from bench.config import RunConfig, check, config_key, expected_data_kind, knobs_of
 from bench.knobs import all_knobs, knobs_label, split_knobs
 from bench.records import RUNS_FILE, append_record, read_records
 from bench.run.runner import new_record
+from bench.sweep.fresh_process import stop_group
 from imgcls.errors import UserFacingError
+from imgcls.options import positive_int
 from imgcls.pipelines import pipeline_specs
-from imgcls.procs import kill_group, tied_to_parent
+from imgcls.procs import tied_to_parent
 
 SPECS_DIR = Path(__file__).parent / "specs"
 _RUN_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
@@ -67,6 +70,12 @@ class Cell:
         if self.config.seed:
             extra = ",".join(filter(None, [extra, f"seed={self.config.seed}"]))
         return f"{self.config.workload}/{self.config.pipeline}" + (f" [{extra}]" if extra else "")
+
+    @property
+    def missing(self) -> str | None:
+        """Why this cell cannot run on this machine (its backend is not installed), or None."""
+        backend = get_backend(self.config.backend)
+        return None if backend.available() else f"{backend.package} not installed ({backend.install})"
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -104,7 +113,7 @@ def _config(values: dict[str, Any], where: str) -> RunConfig:
     try:
         pipeline_options, run_fields = split_knobs({k: v for k, v in values.items() if k in knobs})
         config = RunConfig(**plain, pipeline_options=pipeline_options, **run_fields)
-        check(config)
+        check(config, installed=False)  # a cell whose backend is missing is skipped at run time, said on one line
     except (TypeError, ValueError, UserFacingError) as err:
         raise SpecError(f"{where}: {err}") from None
     return config
@@ -115,7 +124,8 @@ def load_sweep(spec: str, data_dir: str | None = None) -> Sweep:
 
     Raises:
         SpecError: unreadable TOML, unknown keys, or any cell that would fail its checks (unknown names, bad knob
-            values, a backend not installed) -- before the first cell starts.
+            values, a knob that makes no sense on its backend) -- before the first cell starts. A cell whose
+            backend is not installed is not an error: `run_matrix` reports it as skipped (`Cell.missing`).
     """
     path = resolve_spec_path(spec)
     try:
@@ -123,7 +133,10 @@ def load_sweep(spec: str, data_dir: str | None = None) -> Sweep:
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise SpecError(f"{path}: {err}") from None
     defaults = dict(raw.get("defaults", {}))
-    repeats = int(defaults.pop("repeats", 1))
+    try:
+        repeats = positive_int(defaults.pop("repeats", 1))
+    except ValueError as err:
+        raise SpecError(f"{path} [defaults] `repeats`: {err}") from None
     if data_dir:
         defaults["data_dir"] = data_dir
     blocks = raw.get("cells", [])
@@ -183,6 +196,7 @@ def run_in_fresh_process(config: RunConfig, results_dir: Path, log_path: Path, t
     payload = json.dumps({"config": dataclasses.asdict(config), "run_id": run_id})
     command = [sys.executable, "-m", "bench", "run-config", payload, "--results", str(results_dir)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    interrupted: BaseException | None = None
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **tied_to_parent())
         try:
@@ -190,17 +204,24 @@ def run_in_fresh_process(config: RunConfig, results_dir: Path, log_path: Path, t
             error = None if code == 0 else _describe_exit(code)
         except subprocess.TimeoutExpired:
             code, error = -1, f"cell timed out after {timeout_sec:.0f} s"
-        finally:  # a timeout, Ctrl-C or SIGTERM here: the cell and its own children go too
+        except BaseException as err:  # Ctrl-C, SIGTERM: stop the cell, then account for it below
+            interrupted, error = err, f"sweep interrupted ({type(err).__name__})"
+        finally:  # the cell and its own children go too; SIGTERM first, so the cell writes its failure record
             if process.poll() is None:
-                kill_group(process.pid, signal.SIGKILL)
-                process.wait()
+                stop_group(process)
     records = [r for r in read_records(results_dir / RUNS_FILE) if r.get("run_id") == run_id]
     if records:
-        return records[-1]
-    record = new_record(config)
-    record.run_id, record.status, record.error = run_id, "failed", error or "no record written"
-    append_record(results_dir / RUNS_FILE, record)
-    return json.loads(record.to_json())
+        record = records[-1]
+    else:
+        # The child died before it could record anything (OOM kill, segfault, timeout): record it here.
+        failure = new_record(config)
+        failure.run_id, failure.status, failure.error = run_id, "failed", error or "no record written"
+        append_record(results_dir / RUNS_FILE, failure)
+        record = json.loads(failure.to_json())
+    if interrupted is not None:
+        interrupted.add_note(f"failure record appended to {results_dir / RUNS_FILE}")
+        raise interrupted
+    return record
 
 
 def run_cell(cell: Cell, results_dir: Path, log_path: Path, timeout_sec: float) -> tuple[str, str | None]:
@@ -216,13 +237,18 @@ def run_matrix(sweep: Sweep, results_dir: Path, force: bool = False, timeout_sec
         The number of failed cells.
     """
     done = {} if force else _done_counts(results_dir)
-    todo = [c for c in sweep.cells if done.get(c.key, 0) <= c.repeat]
-    skipped = len(sweep.cells) - len(todo)
+    pending = [c for c in sweep.cells if done.get(c.key, 0) <= c.repeat]
+    skipped = len(sweep.cells) - len(pending)
     print(f"{sweep.path.name}: {sweep.description}".rstrip(": "), file=sys.stderr)
+    unrunnable = [c for c in pending if c.missing]
+    todo = [c for c in pending if not c.missing]
     print(
-        f"{len(sweep.cells)} cells, {skipped} already recorded (use --force to rerun), {len(todo)} to run",
+        f"{len(sweep.cells)} cells, {skipped} already recorded (use --force to rerun), {len(todo)} to run"
+        + (f", {len(unrunnable)} skipped (backend not installed)" if unrunnable else ""),
         file=sys.stderr,
     )
+    for cell in unrunnable:
+        print(f"  skipped: {cell.label} (repeat {cell.repeat + 1}): {cell.missing}", file=sys.stderr)
     failures, durations = 0, []
     logs = results_dir / "logs"
     previous_term = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # clean up the cell on SIGTERM too
@@ -245,7 +271,8 @@ def run_matrix(sweep: Sweep, results_dir: Path, force: bool = False, timeout_sec
                 print(f"  ok ({durations[-1]:.0f} s)", file=sys.stderr)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
-    print(f"done: {len(todo) - failures} ok, {failures} failed, {skipped} skipped", file=sys.stderr)
+    missing = f", {len(unrunnable)} skipped (backend not installed)" if unrunnable else ""
+    print(f"done: {len(todo) - failures} ok, {failures} failed, {skipped} already recorded{missing}", file=sys.stderr)
     return failures
 
 

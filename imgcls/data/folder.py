@@ -9,7 +9,11 @@ one of the decoders cannot read are skipped and counted by reason, and the count
     on these, TF may not);
   - `cmyk`: CMYK JPEGs: PIL and TF convert them to RGB differently (Adobe inverted CMYK), so the two pipelines
     would not see the same pixels;
-  - `unsupported_bmp`: 1-bit or palette BMPs, which TF's BMP decoder rejects.
+  - `unsupported_bmp`: 1-bit or palette BMPs, which TF's BMP decoder rejects;
+  - `undecodable_name`: a file or class-folder name that is not valid UTF-8 (TF's string tensors, JSON records and
+    ImageDataGenerator's file list all need text); a skipped class folder counts once, in both splits;
+  - `not_a_regular_file`: an entry that is neither a file nor a folder (a FIFO, a socket, a broken symlink or a
+    symlink loop), never opened (opening a FIFO would block the scan).
 Skipping rather than failing lets a real-world folder with a few bad files still be benchmarked, and the record says
 how many were left out. Structural mistakes (missing folder, no class folders, an empty class) are errors.
 """
@@ -138,28 +142,31 @@ def scan_class_folders(split_dir: Path, class_names: tuple[str, ...] | None = No
         raise FolderLayoutError(
             f"{split_dir} does not exist; expected a tree DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg"
         )
-    found = tuple(sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    skipped: dict[str, int] = {}
+    folders = [p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    named = [p for p in folders if _utf8(p.name)]
+    _count(skipped, "undecodable_name", len(folders) - len(named))
+    found = tuple(sorted(p.name for p in named))
     if not found:
         raise FolderLayoutError(f"{split_dir} has no class folders; expected {split_dir}/<class>/<image files>")
     if class_names is not None and found != class_names:
         missing = sorted(set(class_names) - set(found))
         extra = sorted(set(found) - set(class_names))
         raise FolderLayoutError(f"{split_dir} classes differ from train: missing {missing}, extra {extra}")
-    skipped: dict[str, int] = {}
     per_class: list[list[str]] = []
     for name in found:
         entries = [p for p in (split_dir / name).iterdir() if not p.name.startswith(".")]
         files = sorted(p for p in entries if p.is_file())
         nested = sum(1 for p in entries if p.is_dir())  # a class is one flat folder, as in ImageDataGenerator
-        if nested:
-            skipped["nested folder"] = skipped.get("nested folder", 0) + nested
+        _count(skipped, "nested folder", nested)
+        _count(skipped, "not_a_regular_file", len(entries) - len(files) - nested)
         good = []
         for path in files:
-            reason = check_image_file(path)
+            reason = check_image_file(path) if _utf8(path.name) else "undecodable_name"
             if reason is None:
                 good.append(str(path))
             else:
-                skipped[reason] = skipped.get(reason, 0) + 1
+                _count(skipped, reason, 1)
         if not good:
             raise FolderLayoutError(f"class folder {split_dir / name} has no readable images")
         per_class.append(good)
@@ -171,6 +178,20 @@ def scan_class_folders(split_dir: Path, class_names: tuple[str, ...] | None = No
                 paths.append(path)
                 labels.append(label)
     return FolderScan(tuple(paths), np.asarray(labels, np.int32), found, skipped)
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name read from disk is valid UTF-8 (Python keeps other bytes as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _count(skipped: dict[str, int], reason: str, number: int) -> None:
+    if number:
+        skipped[reason] = skipped.get(reason, 0) + number
 
 
 def uniform_image_size(paths: tuple[str, ...] | list[str]) -> tuple[int, int] | None:

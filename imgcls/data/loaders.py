@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 from collections.abc import Callable
@@ -119,8 +120,8 @@ def load_folder_tree(info: DataSetInfo, root: Path, kind: str) -> DataSet:
     counts = f"{n_train}/{n_val}"
     if kind == "generated":
         source = f"generated JPEG tree {counts}"
-    elif info.full_counts and (n_train, n_val) != info.full_counts:
-        source = f"{root.name} subset {counts}"
+    elif info.full_counts and (n_train, n_val) != info.full_counts and fnmatch.fnmatch(root.name, info.dir_entry):
+        source = f"{root.name} subset {counts}"  # a copy of the official set with fewer images; a user's own is not
     else:
         source = f"{root.name} {counts}"
     skipped: dict[str, int] = {}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import queue
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -102,14 +104,34 @@ class IdgPipeline(Pipeline):
                 for _ in range(len(iterator)):
                     yield next(stream)
             finally:
-                enqueuer.stop()
-                self._enqueuers.remove(enqueuer)
+                _stop(enqueuer)
+                if enqueuer in self._enqueuers:
+                    self._enqueuers.remove(enqueuer)
             iterator.on_epoch_end()
 
     def close(self) -> None:
-        """Stops the worker threads of any enqueuer started for training."""
+        """Stops the worker threads of any enqueuer started for training, within a few seconds."""
         while self._enqueuers:
-            self._enqueuers.pop().stop()
+            _stop(self._enqueuers.pop())
 
     def eval_data(self, data: DataSet, config: InputConfig) -> Any:
         return self._iterator(data.test, config, config.augment.without_augmentation(), shuffle=False)
+
+
+STOP_TIMEOUT_SEC = 5.0
+
+
+def _stop(enqueuer: Any, timeout_sec: float = STOP_TIMEOUT_SEC) -> None:
+    """Stops a Keras enqueuer without waiting for the batches it has in flight.
+
+    `stop()`'s default drains its queue by *computing* every queued batch (up to 10, seconds each for JPEGs on one
+    core) and then joins a thread that may be blocked putting the next one: an interrupted run sat there for
+    minutes. `stop(drain_queue_and_join=False)` only flags it; taking the queued futures off unblocks its thread,
+    which then sees the flag, closes its pool and exits -- waited for at most `timeout_sec` (it is a daemon).
+    """
+    thread = enqueuer.run_thread
+    enqueuer.stop(drain_queue_and_join=False)
+    deadline = time.monotonic() + timeout_sec
+    while thread is not None and thread.is_alive() and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            enqueuer.future_queue.get(timeout=0.05)

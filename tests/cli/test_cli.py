@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -69,12 +72,49 @@ def test_bad_choice_exits_2_naming_the_bad_value(
     assert not (tmp_path / RUNS_FILE).exists()  # nothing ran, nothing recorded
 
 
-@pytest.mark.parametrize("flag", ["--steps", "--batch-size", "--epochs", "--pipeline-batches"])
+@pytest.mark.parametrize("flag", ["--steps", "--batch-size", "--epochs"])
 @pytest.mark.parametrize("bad", ["0", "-4", "many"])
 def test_non_positive_counts_exit_2(flag: str, bad: str, capsys: pytest.CaptureFixture) -> None:
     assert _exit_code(["run", flag, bad]) == 2
     err = capsys.readouterr().err
     assert flag in err and bad in err and "positive integer" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--ceiling-steps", "-1"],  # ran forever at full CPU
+        ["run", "--warmup-steps", "-2"],
+        ["run", "--seed", "-1"],  # exit 1, an internal error, before
+        ["run", "--seed", str(2**66)],
+        ["run", "--target-accuracy", "nan"],  # refused only after training, before
+        ["run", "--target-accuracy", "2"],
+        ["run", "--target-accuracy", "0"],
+        ["run", "--pipeline-batches", "1"],  # failed half way: its first batch is timed apart
+        ["scale", "--batches", "0"],  # the idg point then hung 13+ minutes
+        ["scale", "--point-timeout", "0"],
+        ["cache", "--epochs", "-1"],
+        ["cache", "--limit-train", "0"],
+        ["matrix", "quick", "--cell-timeout", "0"],
+    ],
+)
+def test_every_count_seed_and_fraction_is_refused_before_any_work(argv: list, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    start = time.monotonic()
+    assert _exit_code([*argv, "--results", str(tmp_path)]) == 2
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert argv[-2] in line and argv[-1] in line
+    assert not any(tmp_path.iterdir())  # nothing ran, nothing recorded
+    assert time.monotonic() - start < 5
+
+
+def test_a_run_config_refuses_a_bad_setting_wherever_it_comes_from() -> None:
+    from bench.config import RunConfig
+    from imgcls.options import OptionError
+
+    for field, value in [("epochs", "one"), ("ceiling_steps", -1), ("seed", -1), ("target_accuracy", float("nan"))]:
+        with pytest.raises(OptionError, match=field):
+            RunConfig(**{field: value})
+    assert RunConfig(seed="3", epochs=2.0, target_accuracy="0.5").seed == 3  # words from a spec parse
 
 
 def test_unknown_subcommand_and_missing_subcommand_exit_2(capsys: pytest.CaptureFixture) -> None:
@@ -264,3 +304,62 @@ def test_help_says_what_compile_means_on_each_backend(capsys: pytest.CaptureFixt
     text = " ".join(capsys.readouterr().out.split())
     assert "tensorflow: graph, jax: jit, torch: eager" in text
     assert "--backend" in text and "--augment-on" in text and "--op-determinism" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_run_stopped_by_a_signal_appends_its_failure_record_and_exits_within_seconds(
+    sig: int, code: int, tmp_path: Path
+) -> None:
+    """idg is the pipeline whose interrupted fit hung at exit (TF's generator iterator at interpreter teardown)."""
+    argv = ["run", "--pipeline", "idg", "--workload", "imagenette", "--data", "generated", "--image-size", "32"]
+    argv += ["--limit", "320", "--limit-test", "64", "--steps", "100000", "--results", str(tmp_path)]
+    child = subprocess.Popen([sys.executable, "-c", _WITH_DEFAULT_SIGINT, *argv], stderr=subprocess.PIPE, text=True)
+    try:
+        for line in child.stderr:  # wait until it trains
+            if " step " in line:
+                break
+        start = time.monotonic()
+        child.send_signal(sig)
+        rest = child.communicate(timeout=30)[1]
+        stopped_in = time.monotonic() - start
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == code and stopped_in < 10, (child.returncode, stopped_in, rest[-500:])
+    (record,) = [json.loads(line) for line in (tmp_path / RUNS_FILE).read_text().splitlines()]
+    assert record["status"] == "failed"
+    assert f"failure record appended to {tmp_path / RUNS_FILE}" in rest.strip().splitlines()[-1]
+
+
+# A child started from a non-interactive shell may inherit SIGINT ignored; Ctrl-C reaches a process that has not.
+_WITH_DEFAULT_SIGINT = (
+    "import signal, runpy, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = ['bench', *sys.argv[1:]]; runpy.run_module('bench', run_name='__main__')"
+)
+
+
+def test_an_interruption_claims_a_record_only_when_one_was_written(monkeypatch, capsys) -> None:  # noqa: ANN001
+    import bench.cli.commands as commands
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "cmd_list", interrupted)
+    assert main(["list"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted (no record written)"
+
+
+def test_a_closed_pipe_ends_list_quietly() -> None:
+    """`python -m bench list | head`: the reader going away is not an error (it raised BrokenPipeError)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    completed = subprocess.run([sys.executable, "-m", "bench", "list"], stdout=write, stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    assert completed.returncode == 0 and completed.stderr == ""
+
+
+def test_help_lists_no_internal_command(capsys: pytest.CaptureFixture) -> None:
+    assert _exit_code(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "run-config" not in out and "SUPPRESS" not in out and "{run,matrix," in out

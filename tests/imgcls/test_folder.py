@@ -296,6 +296,45 @@ def test_nested_folders_inside_a_class_are_counted_as_skipped(tmp_path: Path) ->
     assert scan.skipped == {"nested folder": 1} and len(scan.paths) == 4
 
 
+def test_non_utf8_file_and_class_names_are_skipped_and_counted_and_both_pipelines_read_the_rest(
+    tmp_path: Path,
+) -> None:
+    """One such name failed the whole run (rc 1) in both pipelines, where other unreadable files are skipped."""
+    import os
+
+    from imgcls.data.types import DataSet, Split
+    from imgcls.pipelines import InputConfig, build_pipeline
+    from imgcls.workloads import get_workload
+
+    root = write_tree(tmp_path / "tree", classes=("a", "b"), train=4, val=1)
+    train = os.fsencode(root / "train")
+    os.rename(root / "train" / "a" / os.listdir(root / "train" / "a")[0], os.path.join(train, b"a", b"caf\xe9.jpg"))
+    os.makedirs(os.path.join(train, b"\xff-class"))
+    write_jpeg(Path(os.fsdecode(os.path.join(train, b"\xff-class", b"x.jpg"))), seed=5)
+    scan = scan_class_folders(root / "train")
+    assert scan.skipped == {"undecodable_name": 2} and scan.class_names == ("a", "b") and len(scan.paths) == 7
+    config = InputConfig(image_size=(16, 16), channels=3, augment=get_workload("imagenette").augment, batch_size=7)
+    split = Split(labels=scan.labels, paths=scan.paths)
+
+    data = DataSet(
+        name="imagenette", kind="generated", source="t", class_names=scan.class_names, train=split, test=split
+    )
+    for name in ("idg", "tfdata"):
+        images, labels = next(iter(build_pipeline(name).eval_data(data, config)))
+        assert len(labels) == 7, name
+
+
+def test_fifos_and_symlink_loops_are_counted_not_opened(tmp_path: Path) -> None:
+    import os
+
+    root = write_tree(tmp_path / "tree", classes=("a", "b"), train=2, val=1)
+    os.mkfifo(root / "train" / "a" / "pipe.jpg")  # opening it would block the scan
+    os.symlink("loop.jpg", root / "train" / "b" / "loop.jpg")
+    os.symlink("nowhere.jpg", root / "train" / "b" / "broken.jpg")
+    scan = scan_class_folders(root / "train")
+    assert scan.skipped == {"not_a_regular_file": 3} and len(scan.paths) == 4
+
+
 def test_dataset_records_skips_from_both_splits(odd_tree: Path) -> None:
     (odd_tree / "val" / "dog" / "notes.md").write_text("val notes")
     data = load_folder_tree(INFO, odd_tree, kind="real")
@@ -428,3 +467,14 @@ def test_progressive_jpeg_is_kept_whole_and_skipped_cut(tmp_path: Path, options:
     (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2])
     assert check_image_file(tmp_path / "whole.jpg") is None
     assert check_image_file(tmp_path / "cut.jpg") == "truncated"
+
+
+def test_a_users_own_folder_is_named_as_itself_and_a_cut_official_copy_as_a_subset(tmp_path: Path) -> None:
+    from imgcls.data import DATASETS
+    from imgcls.data.loaders import load_folder_tree
+
+    info = DATASETS["imagenette"]
+    classes = info.class_names
+    mine = load_folder_tree(info, write_tree(tmp_path / "MYTREE", classes=classes, train=1, val=1), kind="real")
+    copy = load_folder_tree(info, write_tree(tmp_path / "imagenette2-160", classes=classes, train=1, val=1), "real")
+    assert mine.source == "MYTREE 10/10" and copy.source == "imagenette2-160 subset 10/10"

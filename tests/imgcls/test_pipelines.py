@@ -232,6 +232,54 @@ def test_idg_workers_prepare_training_batches_concurrently(mnist_tiny, monkeypat
     assert state["peak"] >= 2, "with workers=3 no two training batches were ever prepared at the same time"
 
 
+def test_idg_close_stops_its_workers_within_seconds_even_with_slow_batches_queued(
+    mnist_tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keras's default `stop()` computes every queued batch first (10 x 1 s here, on 2 workers: >= 5 s); an
+    interrupted run must not wait for them."""
+    from keras.src.legacy.preprocessing.image import NumpyArrayIterator
+
+    original = NumpyArrayIterator._get_batches_of_transformed_samples
+
+    def slow(self, index_array):  # noqa: ANN001, ANN202
+        time.sleep(1.0)
+        return original(self, index_array)
+
+    monkeypatch.setattr(NumpyArrayIterator, "_get_batches_of_transformed_samples", slow)
+    workload = get_workload("mnist")
+    config = InputConfig(image_size=(28, 28), channels=1, augment=workload.augment, batch_size=8, seed=0)
+    pipeline = build_pipeline("idg", workers=2)
+    already = set(threading.enumerate())
+    batches = pipeline.train_data(mnist_tiny, config)
+    next(batches)
+    started = set(threading.enumerate()) - already  # the enqueuer's thread and its pool's
+    assert started
+    start = time.monotonic()
+    pipeline.close()
+    assert time.monotonic() - start < 3.0
+    deadline = time.monotonic() + 3.0  # the pool's threads finish the batch they are on, then exit
+    while any(t.is_alive() for t in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [t.name for t in started if t.is_alive()]
+
+
+@pytest.mark.parametrize("name", ["idg", "tfdata", "tfdata-naive"])
+def test_file_inputs_are_shuffled_and_reshuffled_every_epoch(name: str, imagenette_tiny) -> None:  # noqa: ANN001
+    """Each training pass over a JPEG folder is the whole file list in a new order: never the scan's class order
+    (a pipeline that forgot to shuffle files passed every test), never the previous pass's order."""
+    data = imagenette_tiny
+    spec = get_workload("imagenette").augment.without_augmentation()
+    config = InputConfig(image_size=(16, 16), channels=3, augment=spec, batch_size=8, seed=0)
+    stream = iter(build_pipeline(name).train_data(data, config))
+    steps = len(data.train) // 8
+    passes = [np.concatenate([np.asarray(next(stream)[1]) for _ in range(steps)]) for _ in range(2)]
+    scan_order = np.asarray(data.train.labels)
+    for labels in passes:
+        assert sorted(labels) == sorted(scan_order)  # the whole list, once per pass
+    assert not np.array_equal(passes[0], scan_order), "the first pass is the folder's order: files not shuffled"
+    assert not np.array_equal(passes[0], passes[1]), "the second pass repeats the first: no per-epoch reshuffle"
+
+
 # ---- eval_data --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ALL)
 def test_only_synthetic_has_no_evaluation(name: str, request: pytest.FixtureRequest) -> None:

@@ -242,3 +242,64 @@ def test_service_workers_in_parallel_epochs_never_send_the_same_batch(augment: s
     batches = _batches(pipeline, data, config, count=24)
     digests = [hashlib.sha1(b.tobytes()).hexdigest() for b in batches.reshape(24, -1)]
     assert len(set(digests)) == len(digests), "two workers sent the same batch"
+
+
+# ---- every workload's spec, and the device rendering ---------------------------------------------------------
+def fitted_rotations_deg(images: np.ndarray) -> np.ndarray:
+    """Per image, the rotation of its fitted linear map (column 0 of `R(theta) @ diag(zx, zy)`): exact for a spec
+    without shear, whatever its zooms and shifts."""
+    size = images.shape[1]
+    lo, hi = size // 4, 3 * size // 4
+    yy, xx = np.mgrid[lo:hi, lo:hi].astype(np.float64)
+    design = np.stack([xx.ravel(), yy.ravel(), np.ones(xx.size)], 1)
+    scale = (size - 1) / 255.0
+    angles = []
+    for image in images:
+        column = np.linalg.lstsq(design, image[lo:hi, lo:hi, 0].ravel() * scale, rcond=None)[0]
+        row = np.linalg.lstsq(design, image[lo:hi, lo:hi, 1].ravel() * scale, rcond=None)[0]
+        angles.append(np.degrees(np.arctan2(row[0], column[0])))
+    return np.array(angles)
+
+
+@pytest.mark.parametrize("workload", [w for w in ("mnist", "cifar10", "imagenette", "imagenette-vgg16")])
+@pytest.mark.parametrize("name", ["idg", "tfdata"])
+def test_every_workloads_spec_is_rendered_with_its_rotation(workload: str, name: str) -> None:
+    """The probe through each workload's own spec (not only imagenette's): its rotation range is covered and never
+    exceeded (a rendering that dropped rotation passed every test), and with no rotation in the spec there is none.
+    Value preprocessing is left out (the probe's pixels are coordinates)."""
+    import dataclasses
+
+    spec = dataclasses.replace(get_workload(workload).augment, preprocess="unit", horizontal_flip=False)
+    spec = dataclasses.replace(spec, shear_deg=0.0)  # rotation is read exactly without shear (checked apart)
+    config = InputConfig(image_size=(32, 32), channels=3, augment=spec, batch_size=32, seed=5)
+    angles = fitted_rotations_deg(_batches(_build(name), probe_arrays(), config, count=4) * 255.0)
+    if spec.rotation_deg:
+        assert np.abs(angles).max() < spec.rotation_deg + 0.5 and np.abs(angles).max() > 0.8 * spec.rotation_deg
+        assert (angles > 0).mean() > 0.3 and (angles < 0).mean() > 0.3  # both directions
+    else:
+        assert np.abs(angles).max() < 0.5
+
+
+@pytest.mark.parametrize("training, augmented", [(True, True), (False, False)])
+def test_device_augmentation_follows_the_spec_distribution(training: bool, augmented: bool) -> None:
+    """`--augment-on device` headlines (the @device rows) rest on the model-side warp doing the spec's work: the
+    same distribution check as the host pipelines; evaluation (training=False) is not augmented."""
+    import keras
+
+    from imgcls.augment_layer import DeviceAugmentation
+
+    spec = get_workload("imagenette").augment
+    layer = DeviceAugmentation(dataclasses_replace(spec, preprocess="unit"), size=(PROBE, PROBE), seed=3)
+    images = np.repeat(probe_image()[None], 128, axis=0)
+    out = keras.ops.convert_to_numpy(layer(images, training=training)) * 255.0
+    fits = fitted_transforms(out.astype(np.float64))
+    if augmented:
+        check_spec_distribution(fits, spec)
+    else:
+        np.testing.assert_allclose(fits[:, [0, 2]], 1.0, atol=5e-3)
+
+
+def dataclasses_replace(spec: AugmentSpec, **changes: object) -> AugmentSpec:
+    import dataclasses
+
+    return dataclasses.replace(spec, **changes)

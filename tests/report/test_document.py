@@ -285,3 +285,36 @@ def test_knob_analysis_credits_training_knobs_apart_from_pipelines() -> None:
     assert row["costliest input change"] == "prefetch=off: -33%"
     assert row["best input change"] == "no input knob changes it by > 3%"  # the only change costs: none helps
     assert row["tuned of ceiling"] == pytest.approx(0.75)
+
+
+def test_report_tables_a_folder_that_holds_only_scaling_records_and_names_only_what_it_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from bench.cli.parser import main
+    from bench.records import append_json_line
+    from bench.sweep.core_scaling import SCALING_FILE
+
+    for cores, rate in ((1, 100.0), (2, 180.0)):
+        record = {"workload": "imagenette", "data_source": "d", "pipeline": "tfdata", "cores": cores}
+        append_json_line(tmp_path / SCALING_FILE, {**record, "images_per_sec": rate})
+    assert main(["report", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Core scaling" in out and "180" in out
+    assert out.strip().splitlines()[-1] == f"wrote README.md in {tmp_path}"  # no report.csv, no plots: none made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", SCALING_FILE]
+
+
+def test_a_report_that_fails_half_way_leaves_the_previous_files_whole(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+
+    results = _write(tmp_path / "r", _records())
+    build_report(results, plots=True)
+    before = {p.name: p.read_bytes() for p in results.iterdir()}
+
+    def full_disk(self, path, **kwargs):  # noqa: ANN001, ANN202 - a savefig that dies after writing half a PNG
+        Path(path).write_bytes(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("matplotlib.figure.Figure.savefig", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        build_report(results, plots=True)
+    assert {p.name: p.read_bytes() for p in results.iterdir()} == before  # no torn PNG, no stray temp file

@@ -95,10 +95,40 @@ def test_the_scaling_plot_draws_pipelines_at_their_defaults_only() -> None:
     assert labels == ["tfdata"]
 
 
-def test_a_point_that_fails_in_its_process_is_one_failed_line_and_no_record(capsys) -> None:  # noqa: ANN001
+def test_a_point_that_fails_in_its_process_is_one_failed_line_and_a_failure_record(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from bench.records import read_records
     from bench.sweep.fresh_process import measure_in_fresh_process
 
     # no `cores`: KeyError there
-    assert measure_in_fresh_process("bench.sweep.core_scaling", {"workload": "mnist"}) is None
+    assert measure_in_fresh_process("bench.sweep.core_scaling", {"workload": "mnist"}, tmp_path / "s.jsonl") is None
     err = capsys.readouterr().err.strip()
     assert err.startswith("FAILED: KeyError") and len(err.splitlines()) == 1
+    (record,) = read_records(tmp_path / "s.jsonl")
+    assert record["status"] == "failed" and record["error"].startswith("KeyError") and record["workload"] == "mnist"
+    assert scaling_table([record]).empty  # tables read the points that measured something
+
+
+def test_a_point_past_its_timeout_is_killed_and_recorded_as_failed(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    import time
+
+    from bench.records import read_records
+    from bench.sweep.fresh_process import measure_in_fresh_process
+
+    start = time.monotonic()
+    assert measure_in_fresh_process("tests.sweep.sleeper", {"sleep": 60}, tmp_path / "s.jsonl", timeout_sec=2) is None
+    assert time.monotonic() - start < 15
+    (record,) = read_records(tmp_path / "s.jsonl")
+    assert record["status"] == "failed" and "timed out after 2 s" in record["error"]
+    assert "FAILED: timed out" in capsys.readouterr().err
+
+
+def test_the_decode_only_row_is_scheduled_for_file_inputs_only() -> None:
+    """`bench scale --workload mnist` always had a FAILED decode-only point (arrays are never decoded)."""
+    from bench.sweep.core_scaling import DECODE_ONLY, scale_rows
+    from imgcls.workloads import get_workload
+
+    def names(workload: str) -> list[str]:
+        return [row[0] for row in scale_rows(get_workload(workload), ["tfdata"], ["host"], None)]
+
+    assert names("mnist") == names("cifar10") == ["tfdata"]
+    assert names("imagenette") == ["tfdata", DECODE_ONLY]

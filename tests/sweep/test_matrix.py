@@ -81,6 +81,11 @@ def test_seeds_and_repeats_expand(tmp_path: Path) -> None:
         ('[[cells]]\nset = { backend = "jax", compile = "xla" }\n', "xla.*jax"),
         ('[[cells]]\nset = { backend = "jax", strategy = "mirrored" }\n', "tensorflow backend only"),
         ('[defaults]\nnot_a_setting = 3\n[[cells]]\nworkloads = ["mnist"]\n', "unknown settings"),
+        ('[defaults]\nepochs = "one"\n[[cells]]\nworkloads = ["mnist"]\n', "epochs.*positive integer.*one"),
+        ("[defaults]\nceiling_steps = -1\n[[cells]]\n", "ceiling_steps.*-1"),
+        ("[defaults]\ntarget_accuracy = 2.0\n[[cells]]\n", "target_accuracy"),
+        ('[defaults]\nrepeats = "x"\n[[cells]]\n', "repeats.*positive integer"),
+        ("[defaults]\nrepeats = 0\n[[cells]]\n", "repeats.*positive integer"),
         ("[defaults]\nsteps_per_epoch = 3\n", "no \\[\\[cells\\]\\]"),
         ("this is not toml = = =", "spec.toml"),
     ],
@@ -90,10 +95,21 @@ def test_bad_specs_name_the_problem(tmp_path: Path, text: str, message: str) -> 
         load_spec(_spec(tmp_path, text))
 
 
-def test_a_backend_that_is_not_installed_fails_the_spec_before_any_cell(tmp_path: Path, monkeypatch) -> None:
+def test_cells_whose_backend_is_not_installed_are_skipped_one_line_each_and_the_rest_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import bench.sweep.matrix as matrix
+
     monkeypatch.setattr(bench.backends.Backend, "available", lambda self: self.name != "torch")
-    with pytest.raises(SpecError, match="torch"):
-        load_spec(_spec(tmp_path, '[[cells]]\nvary = { backend = ["torch"] }\n'))
+    sweep = load_sweep(str(_spec(tmp_path, '[[cells]]\nvary = { backend = ["torch"] }\n')))
+    ran: list[str] = []
+    monkeypatch.setattr(matrix, "run_cell", lambda cell, *args: (ran.append(cell.label), ("ok", None))[1])
+    assert run_matrix(sweep, tmp_path / "results") == 0
+    err = capsys.readouterr().err
+    assert ran == ["mnist/tfdata"]
+    (line,) = [x for x in err.splitlines() if "skipped:" in x]
+    assert "mnist/tfdata [backend=torch]" in line and "torch not installed" in line and "pip install torch" in line
+    assert "1 skipped (backend not installed)" in err.splitlines()[-1]
 
 
 def test_a_spec_subfolder_keeps_its_records_apart(tmp_path: Path) -> None:
