@@ -36,13 +36,14 @@ def _data(workload: str, request: pytest.FixtureRequest):  # noqa: ANN202
     return request.getfixturevalue(FIXTURE[get_workload(workload).dataset])
 
 
+SLOW_WORKLOAD = {"imagenet-resnet50": [pytest.mark.slow]}  # ResNet-50 traces for a minute, even at 64 px
 TRAINED = ("idg", "tfdata", "synthetic", "pydataset", "torch", "grain")  # tfdata-naive/-service: tfdata's graph
 
 
 @pytest.mark.parametrize(
     ("workload", "pipeline"),
     [
-        pytest.param(w, p, marks=pipeline_param(p).marks, id=f"{w}-{p}")
+        pytest.param(w, p, marks=[*pipeline_param(p).marks, *SLOW_WORKLOAD.get(w, [])], id=f"{w}-{p}")
         for w in list_workloads()
         for p in TRAINED
         if p in workload_pipelines(get_workload(w).augment)

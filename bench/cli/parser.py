@@ -1,4 +1,4 @@
-"""`python -m bench run | matrix | scale | cache | report | readme | gate | list | env`.
+"""`python -m bench run | doctor | matrix | scale | cache | report | readme | gate | list | env`.
 
 `build_parser()` stands apart so tests call `main([...])`. This module turns the argparse Namespace into a
 `RunConfig`; nothing else sees argparse. Bad input exits 2 with one line, never a traceback; an internal error

@@ -362,4 +362,4 @@ def test_a_closed_pipe_ends_list_quietly() -> None:
 def test_help_lists_no_internal_command(capsys: pytest.CaptureFixture) -> None:
     assert _exit_code(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "run-config" not in out and "SUPPRESS" not in out and "{run,matrix," in out
+    assert "run-config" not in out and "SUPPRESS" not in out and "{run,doctor,matrix," in out
