@@ -29,7 +29,7 @@ from bench.doctor.diagnose import DISPATCH_PROBE_SPE, Context, Diagnosis, FixRul
 from bench.doctor.predict import Facts, Model, cores_to_feed
 from bench.records import append_json_line
 from bench.run.stall import noise_pct
-from bench.sweep.core_scaling import available_cores
+from bench.sweep.core_scaling import SCALING_FILE, available_cores
 from bench.sweep.fresh_process import measure_in_fresh_process
 from bench.sweep.matrix import run_in_fresh_process
 from imgcls.errors import UserFacingError
@@ -110,7 +110,7 @@ def _cache_bytes(record: dict[str, Any], config: RunConfig) -> int | None:
     return int(record["train_examples"]) * int(size[0]) * int(size[1]) * channels
 
 
-def _one_core_rate(config: RunConfig) -> float | None:
+def _one_core_rate(config: RunConfig, runs_dir: Path) -> float | None:
     payload = {
         "workload": config.workload,
         "pipeline": config.pipeline,
@@ -121,7 +121,7 @@ def _one_core_rate(config: RunConfig) -> float | None:
         "data": config.data,
         "data_dir": config.data_dir,
     }
-    point = measure_in_fresh_process("bench.sweep.core_scaling", payload)
+    point = measure_in_fresh_process("bench.sweep.core_scaling", payload, runs_dir / SCALING_FILE)
     return point["images_per_sec"] if point else None
 
 
@@ -144,7 +144,7 @@ def run_doctor(config: RunConfig, results_dir: Path, *, quick: bool = False, ver
     if record.get("status") != "ok":
         raise UserFacingError(f"the run as configured failed: {record.get('error')} [log: {logs}]")
     _say(f"doctor 2/{total}: the pipeline alone on one core (fresh process)...")
-    one_core = _one_core_rate(config)
+    one_core = _one_core_rate(config, runs_dir)
     cores = available_cores()
     facts = facts_from(record, one_core, cores)
     spec = get_pipeline_spec(config.pipeline)

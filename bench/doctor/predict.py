@@ -17,8 +17,9 @@ once (Plumber-style, Kern et al. 2022: a stage's rate times its parallelism; the
   the ceiling probe.
 - **End to end.** The model takes `t_m` = 1 / fed ceiling per image. With an accelerator the pipeline overlaps the
   step when something buffers ahead (prefetch on, or a parallel map's own buffer): `t = max(t_m, t_p)`, else
-  `t_m + t_p`. On a CPU-only machine model and pipeline share the cores: `t = t_m + W_host / C` with overlap, else
-  `t_m + t_p`.
+  `t_m + t_p`. On a CPU-only machine model and pipeline share the `C` cores: with overlap the rate is the least of
+  `1 / (t_m + W_host / C)` (the work adds up), the pipeline's share while the model's step holds all cores
+  (`p / (p + C)` of them for its `p` threads) and the pipeline alone; without overlap `t_m + t_p`.
 - **Calibration.** The model's e2e for the run as measured is compared with the measured e2e; each prediction is
   scaled by that ratio (`kappa`), then capped at the device ceiling (nothing beats the model alone).
 """
@@ -179,7 +180,12 @@ class Model:
             return 1.0 / (t_model + t_pipe)
         if self.facts.accelerator:
             return 1.0 / max(t_model, t_pipe)
-        return 1.0 / max(t_model + self._host_work(setting) / self.facts.cores, t_pipe)
+        # One CPU for both: the work adds up over the cores, and while the model's step runs on all C cores the
+        # pipeline's p threads get p / (p + C) of them.
+        cores, host = self.facts.cores, self._host_work(setting)
+        threads = min(setting.parallelism, cores)
+        shared = self.efficiency * threads / (threads + cores) * cores / host if host > 0 else float("inf")
+        return min(1.0 / (t_model + host / cores), shared, 1.0 / t_pipe)
 
     def e2e(self, setting: Setting) -> float:
         """Predicted end-to-end images/s under `setting`: the model, calibrated, capped at the device ceiling
