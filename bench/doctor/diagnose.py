@@ -177,7 +177,7 @@ class Diagnosis:
     dispatch_points: float
     slowest_stage: str | None
     slowest_stage_ms: float | None
-    fixes: list[Fix] = field(default_factory=list)  # best predicted first; gains above MIN_PREDICTED_GAIN_PCT
+    fixes: list[Fix] = field(default_factory=list)  # verifiable ones first, each best predicted first
     not_applied: list[str] = field(default_factory=list)  # rules that apply but predict less
 
     @property
@@ -243,7 +243,8 @@ def diagnose(facts: Facts, ctx: Context, noise_pct: float) -> Diagnosis:
             fixes.append(Fix(rule, predicted, gain))
         else:
             not_applied.append(f"{rule.name} (predicted {gain:+.0f}%)")
-    fixes.sort(key=lambda fix: -fix.predicted_e2e)
+    # What this run can verify first (best predicted first); a fix its short runs cannot show (a cache) after.
+    fixes.sort(key=lambda fix: (not fix.rule.verifiable, -fix.predicted_e2e))
     sentence = _sentence(verdict, split, dispatch_pts, slowest, slowest_ms, facts)
     return Diagnosis(
         verdict, sentence, split.input_bound_pct, split.transfer_pct, split.pipeline_pct, dispatch_pts,

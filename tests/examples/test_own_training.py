@@ -65,3 +65,21 @@ def test_a_missing_user_module_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: nowhere:fn: cannot import nowhere (ModuleNotFoundError: No module named 'nowhere')"]
+
+
+@pytest.mark.slow
+def test_the_doctor_names_a_planted_slow_stage_in_the_users_own_pipeline(tmp_path: Path) -> None:
+    """`bench doctor` on the example with a sleeping augment: input-bound, the slowest stage named is the planted
+    one, and no fix that only the harness's own pipelines have (device augmentation) is prescribed."""
+    (tmp_path / "planted.py").write_text(
+        "from examples.own_training import build_jpeg_pipeline\n\n\n"
+        "def slow_augment(batch_size, seed):\n"
+        "    return build_jpeg_pipeline(batch_size, seed, sleep_in='augment')\n"
+    )
+    args = ["doctor", *RUN[1:], "--pipeline-fn", "planted:slow_augment", "--quick", "--results", str(tmp_path / "r")]
+    done = _bench(args, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (doc,) = read_records(tmp_path / "r" / "doctor.jsonl")
+    assert doc["verdict"] == "input-bound" and doc["slowest_stage"] == "augment"
+    assert "slowest stage is augment" in doc["diagnosis"] and "augment_on=device" not in doc["causes"]
+    assert "diagnosis:" in done.stdout
