@@ -58,6 +58,9 @@ def test_trains_a_few_steps_on_this_backend(
     assert record.backend == record.env["keras_backend"] == BACKEND
     assert record.compile == get_backend(BACKEND).default_compile  # JAX: jit, never the eager trap
     assert record.knobs.get("backend", "tensorflow") == BACKEND
+    # both ceilings ran on this backend: the batch held on the device as a weight, and the constant host batch
+    assert record.ceiling_kind == "device" and record.ceiling_images_per_sec > 0
+    assert record.fed_ceiling_images_per_sec > 0
 
 
 @pytest.mark.parametrize("workload", list_workloads())
