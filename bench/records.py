@@ -99,6 +99,7 @@ class RunRecord:
     fed_ceiling_images_per_sec: float | None = None  # a constant host batch through the Keras data adapter
     fed_ceiling_spread_pct: float | None = None
     fed_ceiling_steps: int | None = None
+    fed_ceiling_warmup_steps: int | None = None
     fed_ceiling_input: str | None = None  # its dtype and shape: what the pipeline delivers
     probe_steps_per_execution: int | None = None  # the doctor's dispatch probe: the device ceiling at more steps
     probe_ceiling_images_per_sec: float | None = None  # per compiled call

@@ -110,6 +110,7 @@ class Ceilings:
     fed_ceiling_images_per_sec: float
     fed_ceiling_spread_pct: float | None
     fed_ceiling_steps: int
+    fed_ceiling_warmup_steps: int
     fed_ceiling_input: str  # dtype and shape of the constant host batch
     probe_steps_per_execution: int | None = None  # the dispatch probe: the device ceiling at more steps per call
     probe_ceiling_images_per_sec: float | None = None
@@ -155,6 +156,7 @@ def measure_ceilings(
         fed_ceiling_images_per_sec=fed.images_per_sec,
         fed_ceiling_spread_pct=fed.spread_pct,
         fed_ceiling_steps=fed.steps,
+        fed_ceiling_warmup_steps=fed.warmup_steps,
         fed_ceiling_input=f"{images.dtype}{list(images.shape)}",
         probe_steps_per_execution=probe_spe if probe else None,
         probe_ceiling_images_per_sec=probe.images_per_sec if probe else None,
