@@ -57,6 +57,7 @@ class FixRule:
     code: str  # the equivalent line in a user's own training code
     verifiable: bool = True  # False: the doctor's short runs cannot show it (a cache pays from the 2nd epoch)
     input_side: bool = True  # changes the input; a model-bound run gets none of these
+    parts: frozenset[str] = frozenset({INPUT_BOUND})  # the stall parts it shrinks: fixes for the verdict come first
 
 
 def _capped_parallelism(facts: Facts, options: dict[str, Any]) -> float:
@@ -138,6 +139,7 @@ RULES: tuple[FixRule, ...] = (
             transfer_scale=0.25 if f.fed_input.startswith("float32") else 1.0,  # uint8 travels instead
         ),
         "model = keras.Sequential([keras.layers.RandomFlip(...), keras.layers.RandomZoom(...), ..., model])",
+        parts=frozenset({INPUT_BOUND, TRANSFER_BOUND}),
     ),
     FixRule(
         "cache=memory",
@@ -156,6 +158,7 @@ RULES: tuple[FixRule, ...] = (
         lambda s, f: dataclasses.replace(s, steps_per_execution=DISPATCH_PROBE_SPE),
         f"model.compile(..., steps_per_execution={DISPATCH_PROBE_SPE})  # or a larger batch",
         input_side=False,
+        parts=frozenset({DISPATCH_BOUND}),
     ),
 )
 
@@ -177,7 +180,7 @@ class Diagnosis:
     dispatch_points: float
     slowest_stage: str | None
     slowest_stage_ms: float | None
-    fixes: list[Fix] = field(default_factory=list)  # verifiable ones first, each best predicted first
+    fixes: list[Fix] = field(default_factory=list)  # for the verdict first, then verifiable, then best predicted
     not_applied: list[str] = field(default_factory=list)  # rules that apply but predict less
 
     @property
@@ -243,8 +246,9 @@ def diagnose(facts: Facts, ctx: Context, noise_pct: float) -> Diagnosis:
             fixes.append(Fix(rule, predicted, gain))
         else:
             not_applied.append(f"{rule.name} (predicted {gain:+.0f}%)")
-    # What this run can verify first (best predicted first); a fix its short runs cannot show (a cache) after.
-    fixes.sort(key=lambda fix: (not fix.rule.verifiable, -fix.predicted_e2e))
+    # Fixes for the named bottleneck first, then what this run can verify, each best predicted first; a fix its
+    # short runs cannot show (a cache) after those.
+    fixes.sort(key=lambda fix: (verdict not in fix.rule.parts, not fix.rule.verifiable, -fix.predicted_e2e))
     sentence = _sentence(verdict, split, dispatch_pts, slowest, slowest_ms, facts)
     return Diagnosis(
         verdict, sentence, split.input_bound_pct, split.transfer_pct, split.pipeline_pct, dispatch_pts,

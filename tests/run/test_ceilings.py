@@ -57,8 +57,13 @@ def _batch() -> tuple[np.ndarray, np.ndarray]:
 def test_both_ceilings_stay_under_the_physical_bound_and_record_their_steps() -> None:
     model = _model()
     _compile(model)
-    ceilings = measure_ceilings(model, _batch(), STEPS, 1, _compile)
-    for rate in (ceilings.ceiling_images_per_sec, ceilings.fed_ceiling_images_per_sec):
+    ceilings = measure_ceilings(model, _batch(), STEPS, 1, _compile, probe_spe=4)
+    assert ceilings.probe_steps_per_execution == 4
+    for rate in (
+        ceilings.ceiling_images_per_sec,
+        ceilings.fed_ceiling_images_per_sec,
+        ceilings.probe_ceiling_images_per_sec,
+    ):
         assert 0.5 * BOUND < rate <= BOUND
     assert (ceilings.ceiling_steps, ceilings.fed_ceiling_steps) == (STEPS, STEPS)
     assert ceilings.ceiling_warmup_steps == ceilings.fed_ceiling_warmup_steps == 2
