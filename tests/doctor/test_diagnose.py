@@ -82,3 +82,14 @@ def test_every_fix_carries_a_line_for_the_users_own_code() -> None:
 
     assert all(rule.code and rule.addresses for rule in RULES)
     assert len({rule.name for rule in RULES}) == len(RULES)
+
+
+def test_fixes_for_the_named_bottleneck_come_before_a_bigger_predicted_gain_elsewhere() -> None:
+    """Input-bound with a noisy dispatch probe that promises more: the input fix is still named first."""
+    sequential = facts(
+        options={"map_parallel": None, "prefetch": None, "cache": "off"}, pipeline_only=200.0, e2e=180.0,
+        probe_spe=8, probe_device_ceiling=20_000.0,
+    )  # fmt: skip
+    diagnosis = diagnose(sequential, CTX, noise_pct=3.0)
+    assert diagnosis.verdict == INPUT_BOUND
+    assert diagnosis.fixes[0].rule.input_side and diagnosis.fixes[-1].rule.name == "steps_per_execution=8"
