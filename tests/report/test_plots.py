@@ -129,3 +129,23 @@ def test_scaling_plot_puts_cores_on_a_linear_axis_with_plain_ticks() -> None:
         assert "1,000" in labels
     finally:
         plt.close(figure)
+
+
+def test_accuracy_curves_are_a_grid_of_one_panel_per_workload_with_percent_ticks() -> None:
+    workloads = ["mnist", "cifar10", "imagenette", "imagenette-vgg16"]
+    records = [
+        {"status": "ok", "workload": w, "pipeline": p, "knobs": {}, "augment": "seed",
+         "epoch_val_accuracy": [0.5, 0.6 + 0.01 * i], "epoch_sec": [10.0, 10.0]}
+        for i, w in enumerate(workloads)
+        for p in ("idg", "tfdata")
+    ]  # fmt: skip
+    figure = plots.accuracy_vs_time_figure(records)
+    try:
+        _texts(figure)
+        assert [ax.get_title() for ax in figure.axes] == workloads
+        width, height = figure.get_size_inches()
+        assert 0.5 <= width / height <= 2.0
+        labels = [t.get_text() for ax in figure.axes for t in ax.get_yticklabels() if t.get_text()]
+        assert labels and all(label.endswith("%") for label in labels), labels
+    finally:
+        plt.close(figure)
