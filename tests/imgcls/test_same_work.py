@@ -6,6 +6,8 @@
   and are identical with `--augment none` -- and its outputs follow the spec's distributions (flip rate, zoom and
   shear ranges), measured on a probe image whose pixels encode their own coordinates. The same measurement on the
   unaugmented pipeline fails the distribution checks, so they can fail.
+- Every workload's own spec: its rotation, shifts (mnist and cifar10: 10%) and shear (imagenette: 0.2 degrees)
+  reach their ranges and stay inside them, in every pipeline under test.
 - tf.data service in `parallel_epochs` mode: N workers never send the same batch twice.
 """
 
@@ -115,6 +117,8 @@ def test_tfdata_decodes_and_resizes_real_jpegs_like_imagedatagenerator(real_data
 
 # ---- augmentation ----------------------------------------------------------------------------------------------
 PROBE = 64  # probe images are stored at the model's size: no resize, only the warp under test
+SHEAR_TOLERANCE_DEG = 0.03  # the fits read a shear to ~0.001 degrees; the smallest spec shear is 0.2
+SHIFT_TOLERANCE_PX = 0.2  # and a shift to ~0.01 px (-0.06 px with none: a fixed half-level offset of the ramps)
 
 
 def probe_image(size: int = PROBE) -> np.ndarray:
@@ -168,8 +172,12 @@ def check_spec_distribution(fits: np.ndarray, spec: AugmentSpec) -> None:
     for name, values in (("zoom x", np.abs(fits[:, 0])), ("zoom y", fits[:, 2])):
         assert values.min() > zoom_low - 0.02 and values.max() < zoom_high + 0.02, name  # inside the range
         assert values.min() < zoom_low + 0.08 and values.max() > zoom_high - 0.08, name  # and covering it
-    shear_limit = np.tan(np.radians(spec.shear_deg)) * zoom_high + 0.01
-    assert np.abs(fits[:, 1]).max() < shear_limit, "shear beyond its range"
+    # Without rotation the fitted map is [[a0, a1], [0, b1]] = shear(s) @ zoom: the angle between its columns,
+    # arcsin(|a1| / hypot(a1, b1)), is the shear angle whatever the zooms and flip (exact to ~0.001 degrees).
+    shears = np.degrees(np.arcsin(np.abs(fits[:, 1]) / np.hypot(fits[:, 1], fits[:, 2])))
+    assert shears.max() < spec.shear_deg + SHEAR_TOLERANCE_DEG, f"shear {shears.max():.3f} beyond its range"
+    if spec.shear_deg:
+        assert shears.max() > 0.6 * spec.shear_deg, f"shear up to {shears.max():.3f} of {spec.shear_deg} degrees"
 
 
 @pytest.mark.parametrize("name", [_param(n) for n in UNDER_TEST])
@@ -278,6 +286,84 @@ def test_every_workloads_spec_is_rendered_with_its_rotation(workload: str, name:
         assert (angles > 0).mean() > 0.3 and (angles < 0).mean() > 0.3  # both directions
     else:
         assert np.abs(angles).max() < 0.5
+
+
+def fitted_maps(images: np.ndarray) -> np.ndarray:
+    """Per image the fitted affine map from output pixel (x, y) to the input (column, row) it came from, as the
+    2x3 matrix `[[a0, a1, c], [b0, b1, d]]`, fitted on the central third: mnist's 10 degrees, 1.1 zoom and 10%
+    shift take the central half's corners past the probe's edge, where the nearest fill would bend the fit."""
+    size = images.shape[1]
+    lo, hi = size // 3, size - size // 3
+    yy, xx = np.mgrid[lo:hi, lo:hi].astype(np.float64)
+    design = np.stack([xx.ravel(), yy.ravel(), np.ones(xx.size)], 1)
+    scale = (size - 1) / 255.0
+    rows = [
+        [np.linalg.lstsq(design, image[lo:hi, lo:hi, c].ravel() * scale, rcond=None)[0] for c in (0, 1)]
+        for image in images
+    ]
+    return np.array(rows)
+
+
+def fitted_shifts_px(maps: np.ndarray, size: int) -> np.ndarray:
+    """Per image the shift `(tx, ty)` in pixels. IDG's map is `centre + R(theta) @ (t + shear @ zoom @ (p -
+    centre))`, then the flip about the centre: the centre pixel comes from `centre + R(theta) @ t`, so the shift is
+    that displacement turned back by the rotation, read as the angle of the map's first column (negated by a
+    flip: the determinant's sign)."""
+    centre = (size - 1) / 2
+    moved = maps @ np.array([centre, centre, 1.0]) - centre
+    flip = np.sign(np.linalg.det(maps[:, :, :2]))
+    theta = np.arctan2(flip * maps[:, 1, 0], flip * maps[:, 0, 0])
+    cos, sin = np.cos(theta), np.sin(theta)
+    return np.stack([cos * moved[:, 0] + sin * moved[:, 1], -sin * moved[:, 0] + cos * moved[:, 1]], 1)
+
+
+def fitted_shears_deg(maps: np.ndarray) -> np.ndarray:
+    """Per image the shear angle of the fitted linear map `R(theta) @ shear(s) @ diag(zx, zy)` (IDG's order): the
+    angle between its columns is 90 - s degrees, whatever the rotation, zooms and flip."""
+    first, second = maps[:, :, 0], maps[:, :, 1]
+    cosine = np.abs((first * second).sum(1)) / (np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1))
+    return np.degrees(np.arcsin(np.clip(cosine, 0.0, 1.0)))
+
+
+def check_shift_and_shear(maps: np.ndarray, spec: AugmentSpec, size: int) -> None:
+    """Each axis's shift covers [-s, s] of the image (both signs) and never leaves it; the shear angle reaches
+    the spec's and never passes it (none in the spec: none), the upper bound read where the spec does not rotate
+    (no workload both rotates and shears)."""
+    shifts = fitted_shifts_px(maps, size)
+    for axis, limit in (("x", spec.width_shift), ("y", spec.height_shift)):
+        values = shifts[:, 0 if axis == "x" else 1]
+        assert np.abs(values).max() < limit * size + SHIFT_TOLERANCE_PX, f"{axis} shift {np.abs(values).max():.2f}"
+        if limit:
+            assert values.min() < -0.7 * limit * size and values.max() > 0.7 * limit * size, (
+                f"{axis} shift in [{values.min():.2f}, {values.max():.2f}] px, spec +-{limit * size:.2f}"
+            )
+    shears = fitted_shears_deg(maps)
+    if not spec.rotation_deg:  # rotated, the uint8 ramps sampled off their grid read a shear to ~0.1 degree only
+        assert shears.max() < spec.shear_deg + SHEAR_TOLERANCE_DEG, f"shear {shears.max():.3f} degrees"
+    if spec.shear_deg:
+        assert shears.max() > 0.6 * spec.shear_deg, f"shear up to {shears.max():.3f} of {spec.shear_deg} degrees"
+
+
+@pytest.mark.parametrize("workload", ["mnist", "cifar10", "imagenette", "imagenette-vgg16"])
+@pytest.mark.parametrize("name", [_param(n) for n in UNDER_TEST])
+def test_every_workloads_spec_is_rendered_with_its_shift_and_shear(workload: str, name: str) -> None:
+    """The probe through each workload's own spec, flips and all: mnist's and cifar10's 10% shifts, imagenette's
+    0.2 degree shear (IDG's `shear_range` is in degrees: tan(0.2 deg) = 0.0035, far under what a look at an image
+    shows, yet read to ~0.001 degrees from the probe's exact ramps). A rendering that dropped either passed
+    every test before. Value preprocessing is left out (the probe's pixels are coordinates)."""
+    spec = dataclasses_replace(get_workload(workload).augment, preprocess="unit")
+    config = InputConfig(image_size=(32, 32), channels=3, augment=spec, batch_size=32, seed=5)
+    maps = fitted_maps(_batches(_build(name), probe_arrays(), config, count=4) * 255.0)
+    check_shift_and_shear(maps, spec, size=32)
+
+
+@pytest.mark.parametrize("workload", ["cifar10", "imagenette"])
+def test_the_shift_and_shear_check_fails_when_the_spec_is_not_rendered(workload: str) -> None:
+    spec = dataclasses_replace(get_workload(workload).augment, preprocess="unit")
+    config = InputConfig(image_size=(32, 32), channels=3, augment=spec.without_augmentation(), batch_size=32, seed=5)
+    maps = fitted_maps(_batches(_build("tfdata"), probe_arrays(), config, count=2) * 255.0)
+    with pytest.raises(AssertionError):
+        check_shift_and_shear(maps, spec, size=32)
 
 
 @pytest.mark.parametrize("training, augmented", [(True, True), (False, False)])
