@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from imgcls.data.types import DataSet, Records, Split
-from imgcls.errors import DataUnavailable, UserFacingError
+from imgcls.errors import DataUnavailable, InvalidValue, UserFacingError
 from imgcls.registry import Registry
 
 MANIFEST = "manifest.json"
@@ -52,14 +52,21 @@ class RecordFormat:
         writer: `writer(path) -> (write(bytes), close())`.
         check: `check(path, count)` raises `ValueError` when the file is not a shard of this format holding
             `count` records (reading its header/footer, not every record).
-        reader: The pipeline that reads it, for messages (`tfdata reads tfrecord`).
+        package: `(module, pip install arguments)` of the optional package it needs, if any.
     """
 
     name: str
     suffix: str
     writer: Callable[[str], Any]
     check: Callable[[str, int], None]
-    reader: str
+    package: tuple[str, str] | None = None
+
+    def require(self) -> None:
+        """Raises one line naming the package when this format's optional package is not installed."""
+        import importlib.util
+
+        if self.package and importlib.util.find_spec(self.package[0]) is None:
+            raise DataUnavailable(f"{self.name} shards need {self.package[0]} (pip install {self.package[1]})")
 
 
 def _tfrecord_writer(path: str) -> Any:
@@ -105,8 +112,10 @@ def _arrayrecord_check(path: str, count: int) -> None:
 
 _FORMATS: Registry[RecordFormat] = Registry("record format")
 for _format in (
-    RecordFormat("tfrecord", "tfrecord", _tfrecord_writer, _tfrecord_check, "tfdata"),
-    RecordFormat("arrayrecord", "array_record", _arrayrecord_writer, _arrayrecord_check, "grain"),
+    RecordFormat("tfrecord", "tfrecord", _tfrecord_writer, _tfrecord_check),
+    RecordFormat(
+        "arrayrecord", "array_record", _arrayrecord_writer, _arrayrecord_check, ("array_record", "array-record")
+    ),
 ):
     _FORMATS.register(_format.name, _format)
 
@@ -117,6 +126,13 @@ def record_formats() -> list[str]:
 
 def get_record_format(name: str) -> RecordFormat:
     return _FORMATS.get(name)
+
+
+def require_format(records: Records, fmt: str, pipeline: str) -> None:
+    """Raises one line when a pipeline that reads `fmt` shards is handed shards of another format (the CLI says
+    which pipelines read which before anything loads: `PipelineSpec.record_formats`)."""
+    if records.format != fmt:
+        raise InvalidValue(f"--pipeline {pipeline} reads {fmt} shards, not {records.format}")
 
 
 # -- records --------------------------------------------------------------------------------------------------
@@ -175,6 +191,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def _check_shards(folder: Path, manifest: dict[str, Any]) -> None:
     fmt = get_record_format(manifest["format"])
+    fmt.require()
     for split in SPLITS:
         labels = folder / manifest["splits"][split]["labels"]
         if not labels.is_file():
@@ -297,6 +314,7 @@ def prepare_shards(
             else (never replaced).
     """
     record_format = get_record_format(fmt)
+    record_format.require()
     if data.train.paths is None:
         raise ShardError(f"{data.source}: only a folder of image files can be prepared as shards")
     out = Path(out)
