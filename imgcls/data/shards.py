@@ -52,6 +52,7 @@ class RecordFormat:
         writer: `writer(path) -> (write(bytes), close())`.
         check: `check(path, count)` raises `ValueError` when the file is not a shard of this format holding
             `count` records (reading its header/footer, not every record).
+        read: `read(path) -> iterator of records` in order (a few records for the ceiling's batch, and tests).
         package: `(module, pip install arguments)` of the optional package it needs, if any.
     """
 
@@ -59,6 +60,7 @@ class RecordFormat:
     suffix: str
     writer: Callable[[str], Any]
     check: Callable[[str, int], None]
+    read: Callable[[str], Iterator[bytes]]
     package: tuple[str, str] | None = None
 
     def require(self) -> None:
@@ -91,6 +93,24 @@ def _tfrecord_check(path: str, count: int) -> None:
         raise ValueError(f"its records have no {IMAGE_KEY!r} feature")
 
 
+def _tfrecord_read(path: str) -> Iterator[bytes]:
+    import tensorflow as tf
+
+    for record in tf.data.TFRecordDataset(path):
+        yield record.numpy()
+
+
+def _arrayrecord_read(path: str) -> Iterator[bytes]:
+    from array_record.python.array_record_module import ArrayRecordReader
+
+    reader = ArrayRecordReader(path)
+    try:
+        for index in range(reader.num_records()):
+            yield reader.read([index])[0]
+    finally:
+        reader.close()
+
+
 def _arrayrecord_writer(path: str) -> Any:
     from array_record.python.array_record_module import ArrayRecordWriter
 
@@ -112,9 +132,14 @@ def _arrayrecord_check(path: str, count: int) -> None:
 
 _FORMATS: Registry[RecordFormat] = Registry("record format")
 for _format in (
-    RecordFormat("tfrecord", "tfrecord", _tfrecord_writer, _tfrecord_check),
+    RecordFormat("tfrecord", "tfrecord", _tfrecord_writer, _tfrecord_check, _tfrecord_read),
     RecordFormat(
-        "arrayrecord", "array_record", _arrayrecord_writer, _arrayrecord_check, ("array_record", "array-record")
+        "arrayrecord",
+        "array_record",
+        _arrayrecord_writer,
+        _arrayrecord_check,
+        _arrayrecord_read,
+        ("array_record", "array-record"),
     ),
 ):
     _FORMATS.register(_format.name, _format)
@@ -133,6 +158,20 @@ def require_format(records: Records, fmt: str, pipeline: str) -> None:
     which pipelines read which before anything loads: `PipelineSpec.record_formats`)."""
     if records.format != fmt:
         raise InvalidValue(f"--pipeline {pipeline} reads {fmt} shards, not {records.format}")
+
+
+def head_records(records: Records, n: int) -> list[tuple[bytes, int]]:
+    """The first `n` `(image bytes, label)` of a split's shards, whatever their format."""
+    read = get_record_format(records.format).read
+    out: list[tuple[bytes, int]] = []
+    for path, count in zip(records.files, records.counts, strict=True):
+        for index, record in enumerate(read(path)):
+            if len(out) == n or index == count:
+                break
+            out.append(decode_record(record))
+        if len(out) == n:
+            break
+    return out
 
 
 # -- records --------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from imgcls import render_tf
@@ -303,6 +304,14 @@ class TfDataPipeline(Pipeline):
         if self.opts.prefetch is not None:
             ds = ds.prefetch(self.opts.prefetch)
         return ds.with_options(ordered._tf_options())
+
+
+def decoded_head(split: Split, config: InputConfig, n: int) -> Split:
+    """The first `n` examples of a record split as a split of uint8 arrays, decoded as the graph decodes them
+    (for the ceiling's constant batch, whatever the shards' format)."""
+    head = shards.head_records(split.records, n)
+    images = np.stack([_decode_bytes(tf.constant(raw), config).numpy() for raw, _ in head])
+    return Split(labels=np.array([label for _, label in head], np.int32), images=images)
 
 
 def decode_only_dataset(data: DataSet, config: InputConfig, threads: int | None = None) -> tf.data.Dataset:
