@@ -36,7 +36,7 @@ from imgcls.options import (
     word,
 )
 from imgcls.options import knobs_of as declared_knobs
-from imgcls.pipelines import get_pipeline_spec
+from imgcls.pipelines import get_pipeline_spec, record_readers
 from imgcls.workloads import Workload, get_workload
 
 DATA_KIND_REAL = "real"
@@ -151,6 +151,10 @@ def check(config: RunConfig, installed: bool = True) -> Workload:
     pipeline.options_with(config.pipeline_options)
     if spec.has_crop and not pipeline.random_crop:
         raise UserFacingError(f"--pipeline {pipeline.name} cannot render {config.workload}'s random resized crop")
+    shard_format = _shard_format(config)
+    if shard_format is not None and shard_format not in pipeline.record_formats:
+        readers = ", ".join(record_readers(shard_format)) or "no pipeline"
+        raise UserFacingError(f"--pipeline {pipeline.name} cannot read {shard_format} shards; {readers} reads them")
     backend = get_backend(config.backend)
     resolved_compile(config)
     if config.steps_per_execution > 1 and not backend.multi_step:
@@ -170,6 +174,26 @@ def check(config: RunConfig, installed: bool = True) -> Workload:
     if installed:
         backend.check_available()
     return workload
+
+
+def _shard_format(config: RunConfig) -> str | None:
+    """The record format a run reads when its data is prepared shards (`--data shards`, or `auto` on a folder
+    holding a shard manifest), from the manifest alone; None otherwise.
+
+    Raises:
+        ShardError: `--data shards` on a folder without a readable manifest.
+    """
+    from pathlib import Path
+
+    from imgcls.data.locations import default_data_dir
+    from imgcls.data.shards import MANIFEST, read_manifest
+
+    folder = Path(config.data_dir).expanduser() if config.data_dir else default_data_dir()
+    if folder is None or config.data not in ("shards", "auto"):
+        return None
+    if config.data == "auto" and not (folder / MANIFEST).is_file():
+        return None
+    return read_manifest(folder)["format"]
 
 
 def knobs_of(config: RunConfig) -> dict[str, Any]:

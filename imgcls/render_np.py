@@ -13,6 +13,7 @@ Same work as `ImageDataGenerator`, piece by piece:
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,8 +26,9 @@ NP_OPS = ArrayOps(
 )
 
 
-def load(path: str, size: tuple[int, int] | None, channels: int, interpolation: str) -> np.ndarray:
-    """An image file -> uint8 `[H, W, channels]`, as `flow_from_dataframe` loads it (`size` None: stored size)."""
+def load(path: str | io.BytesIO, size: tuple[int, int] | None, channels: int, interpolation: str) -> np.ndarray:
+    """An image file (or its bytes in a `BytesIO`, from a record) -> uint8 `[H, W, channels]`, as
+    `flow_from_dataframe` loads it (`size` None: stored size)."""
     from keras.utils import img_to_array, load_img
 
     image = load_img(

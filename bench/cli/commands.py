@@ -126,6 +126,22 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return run_gate([Path(p) for p in args.benchmark_json])
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from bench.run.process_setup import import_tensorflow_quietly
+    from imgcls.data import load_dataset
+    from imgcls.data.shards import default_out, prepare_shards
+
+    import_tensorflow_quietly()  # records are tf.train.Examples in either container
+    data = load_dataset(args.dataset, "folder", args.data_dir)
+    out = Path(args.out) if args.out else default_out(data, args.format)
+    done = prepare_shards(data, out, args.format, args.shard_size, force=args.force, say=print)
+    counts = "/".join(str(done.manifest["splits"][s]["count"]) for s in ("train", "val"))
+    what = f"{args.format}, {counts} images, source hash {done.manifest['source_hash']}"
+    print(f"{'prepared' if done.written else 'already prepared (nothing rewritten)'}: {out} ({what})")
+    print(f"read it with --data shards --data-dir {out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if args.accuracy:

@@ -1,4 +1,4 @@
-"""`python -m bench run | doctor | matrix | scale | cache | report | readme | gate | list | env`.
+"""`python -m bench run | doctor | matrix | scale | cache | prepare | report | readme | gate | list | env`.
 
 `build_parser()` stands apart so tests call `main([...])`. This module turns the argparse Namespace into a
 `RunConfig`; nothing else sees argparse. Bad input exits 2 with one line, never a traceback; an internal error
@@ -21,7 +21,9 @@ from bench.config import RunConfig
 from bench.knobs import add_knob_arguments, argument_type
 from bench.paths import DEFAULT_RESULTS, REFERENCE_RESULTS
 from imgcls.data import list_data_modes
+from imgcls.data.catalogue import file_datasets
 from imgcls.data.locations import DATA_DIR_ENV
+from imgcls.data.shards import DEFAULT_SHARD_SIZE, record_formats
 from imgcls.errors import UserFacingError
 from imgcls.options import at_least, count, fraction, positive_int, random_seed
 from imgcls.pipelines import list_pipelines
@@ -160,6 +162,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_arguments(cache)
     _add_common(cache, "cache records go to RESULTS/cache.jsonl")
     cache.set_defaults(handler=commands.cmd_cache)
+
+    prepare = subcommands.add_parser(
+        "prepare", help="write sharded TFRecord/ArrayRecord copies of a JPEG folder tree (train/ and val/)"
+    )
+    prepare.add_argument(
+        "--data-dir", default=None, help=f"the tree, or a data directory holding it (default ${DATA_DIR_ENV})"
+    )
+    prepare.add_argument("--format", required=True, choices=record_formats(), help="record container")
+    prepare.add_argument(
+        "--dataset", default="imagenette", choices=file_datasets(), help="what the tree holds (default imagenette)"
+    )
+    prepare.add_argument(
+        "--shard-size",
+        type=_positive_int,
+        default=DEFAULT_SHARD_SIZE,
+        help=f"records per shard (default {DEFAULT_SHARD_SIZE})",
+    )
+    prepare.add_argument("--out", default=None, help="the prepared folder (default: the cache, named by source)")
+    prepare.add_argument("--force", action="store_true", help="replace a folder holding another or a torn preparation")
+    _add_verbose(prepare)
+    prepare.set_defaults(handler=commands.cmd_prepare)
 
     report = subcommands.add_parser("report", help="table every record in RESULTS/runs.jsonl")
     _add_common(report)

@@ -105,6 +105,11 @@ DATASETS: dict[str, DataSetInfo] = {
 }
 
 
+def file_datasets() -> list[str]:
+    """The data sets stored as image-file trees (what `bench prepare` can shard)."""
+    return [name for name, info in DATASETS.items() if info.as_files]
+
+
 def get_dataset_info(name: str) -> DataSetInfo:
     if name not in DATASETS:
         raise InvalidValue(f"Unknown data set {name!r}; known: {', '.join(DATASETS)}")

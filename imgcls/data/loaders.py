@@ -162,6 +162,16 @@ def keras_cache_file(info: DataSetInfo) -> Path | None:
     return None
 
 
+@register_loader("shards")
+def load_shards(info: DataSetInfo, data_dir: Path | None) -> DataSet:
+    """`--data shards --data-dir DIR`: the record shards `python -m bench prepare` wrote into DIR, each checked."""
+    from imgcls.data.shards import open_prepared
+
+    if data_dir is None:
+        raise DataUnavailable("--data shards needs --data-dir DIR naming a folder `python -m bench prepare` wrote")
+    return open_prepared(Path(data_dir), dataset=info.name)
+
+
 @register_loader("keras")
 def load_keras(info: DataSetInfo, data_dir: Path | None) -> DataSet:
     """`keras.datasets.<name>.load_data()`: its cache, or its own download when the host answers."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from imgcls.data.catalogue import get_dataset_info
 from imgcls.data.loaders import find_in_dir, get_loader, keras_cache_file, list_data_modes, tfds_prepared
 from imgcls.data.locations import DATA_DIR_ENV, default_data_dir
+from imgcls.data.shards import MANIFEST
 from imgcls.data.types import DataSet
 from imgcls.net import host_reachable
 
@@ -27,9 +28,10 @@ def load_dataset(name: str, mode: str = "auto", data_dir: Path | str | None = No
 
     Args:
         name: A key of `DATASETS`.
-        mode: `auto` or a registered loader (`dir`, `folder`, `keras`, `tfds`, `generated`).
+        mode: `auto` or a registered loader (`dir`, `folder`, `shards`, `keras`, `tfds`, `generated`).
         data_dir: A data directory; defaults to `$IMGCLS_DATA_DIR`. Either one, when given, must hold the data
-            set (`auto` then reads it or fails; it never falls back to generated data).
+            set (`auto` then reads it or fails; it never falls back to generated data). `auto` reads a folder
+            holding a shard manifest (`bench prepare`'s output) as `shards`.
 
     Returns:
         The DataSet, its provenance filled in.
@@ -43,6 +45,8 @@ def load_dataset(name: str, mode: str = "auto", data_dir: Path | str | None = No
     data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
     if mode != "auto":
         return get_loader(mode)(info, data_dir)
+    if data_dir is not None and (data_dir / MANIFEST).is_file():
+        return get_loader("shards")(info, data_dir)  # a folder `bench prepare` wrote
     if data_dir is not None:
         find_in_dir(info, data_dir, named_by="data directory" if named else DATA_DIR_ENV)  # raises when missing
         return get_loader("dir")(info, data_dir)

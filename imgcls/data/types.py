@@ -8,12 +8,36 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Records:
+    """Record shards holding a split's encoded images and labels in order (what `bench prepare` writes).
+
+    `counts[i]` records are read from `files[i]`; a limited split keeps the shards its first examples fill and
+    reads only the first `counts[-1]` records of the last one, so `take(n)` means the first n examples here too.
+    """
+
+    format: str  # a name in `imgcls.data.shards.RECORD_FORMATS` ("tfrecord", "arrayrecord")
+    files: tuple[str, ...]
+    counts: tuple[int, ...]
+
+    def take(self, n: int) -> Records:
+        files, counts, left = [], [], n
+        for path, count in zip(self.files, self.counts, strict=True):
+            if left <= 0:
+                break
+            files.append(path)
+            counts.append(min(count, left))
+            left -= count
+        return Records(self.format, tuple(files), tuple(counts))
+
+
+@dataclass(frozen=True)
 class Split:
-    """One split: integer labels plus either uint8 images `[n, H, W, C]` or image file paths."""
+    """One split: integer labels plus one of uint8 images `[n, H, W, C]`, image file paths or record shards."""
 
     labels: np.ndarray
     images: np.ndarray | None = None
     paths: tuple[str, ...] | None = None
+    records: Records | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -24,6 +48,7 @@ class Split:
             labels=self.labels[:n],
             images=None if self.images is None else self.images[:n],
             paths=None if self.paths is None else self.paths[:n],
+            records=None if self.records is None else self.records.take(n),
         )
 
 
@@ -42,6 +67,8 @@ class DataSet:
 
     @property
     def input_kind(self) -> str:
+        if self.train.records is not None:
+            return "records"
         return "files" if self.train.paths is not None else "arrays"
 
     @property

@@ -16,6 +16,7 @@ from imgcls.pipelines.base import (
     list_pipelines,
     pipeline_specs,
     pipelines_with_role,
+    record_readers,
     register_pipeline,
     role_of,
     workload_pipelines,
@@ -48,6 +49,7 @@ for _spec in (
         NAIVE,
         "imgcls.pipelines.tfdata:TfDataPipeline",
         tuning="naive",
+        record_formats=("tfrecord",),
     ),
     PipelineSpec(
         "tfdata",
@@ -56,6 +58,7 @@ for _spec in (
         TUNED,
         "imgcls.pipelines.tfdata:TfDataPipeline",
         tuning="tuned",
+        record_formats=("tfrecord",),
     ),
     PipelineSpec(
         "tfdata-service",
@@ -100,6 +103,7 @@ for _spec in (
         GrainOptions(),
         "imgcls.pipelines.grain_loader:GrainPipeline",
         random_crop=False,
+        record_formats=("arrayrecord",),
         requires=(("grain", "'grain>=0.2.18'"),),
     ),
     PipelineSpec(
@@ -125,6 +129,7 @@ __all__ = [
     "list_pipelines",
     "pipeline_specs",
     "pipelines_with_role",
+    "record_readers",
     "register_pipeline",
     "role_of",
     "workload_pipelines",

@@ -113,6 +113,7 @@ class PipelineSpec:
         random_crop: The pipeline can render a random resized crop spec (ImageDataGenerator has no such argument).
         own_data: The pipeline brings its own data and work (the user's function): it neither reads the run's
             `DataSet` nor renders the workload's `AugmentSpec`, so the same-work contract does not apply to it.
+        record_formats: The record shard formats (`bench prepare --format`) it reads besides arrays and files.
         requires: The optional packages the implementation imports, as `(module, pip install arguments)` pairs;
             a pipeline whose package is absent (or fails to import) is refused in one line naming it and how to
             install it (and its tests skip, saying so).
@@ -127,6 +128,7 @@ class PipelineSpec:
     implied_by: str | None = None
     own_data: bool = False
     random_crop: bool = True
+    record_formats: tuple[str, ...] = ()
     requires: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -215,6 +217,11 @@ def workload_pipelines(spec: AugmentSpec | None = None) -> list[str]:
     return [
         p.name for p in _PIPELINES.values() if not p.own_data and (spec is None or p.random_crop or not spec.has_crop)
     ]
+
+
+def record_readers(fmt: str) -> list[str]:
+    """The pipelines that read record shards of this format."""
+    return [p.name for p in _PIPELINES.values() if fmt in p.record_formats]
 
 
 def pipelines_with_role(role: str) -> list[str]:

@@ -6,10 +6,15 @@ draws do not depend on which worker computes them), `.batch(drop_remainder=True)
 `.to_iter_dataset(ReadOptions)` and, with `worker_count` > 0, `.mp_prefetch(MultiprocessingOptions)`. Keras's
 `GrainDatasetAdapter` takes the result on every backend. Evaluation is the `MapDataset` of the test split in order
 (random access by batch index, as `model.evaluate` reads it).
+
+ArrayRecord shards (`bench prepare --format arrayrecord`) are the source instead of the index range:
+`MapDataset.source(grain.sources.ArrayRecordDataSource(files))` (random access into the shards, so the same global
+shuffle), each record parsed to the file's bytes and label and decoded from memory by the same `load_img` call.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +22,8 @@ import grain
 import numpy as np
 
 from imgcls import render_np
-from imgcls.data.types import DataSet
+from imgcls.data import shards
+from imgcls.data.types import DataSet, Split
 from imgcls.pipelines import host
 from imgcls.pipelines.base import InputConfig, Pipeline
 from imgcls.pipelines.options import GrainOptions
@@ -46,6 +52,29 @@ class _Augment:
         return out[0], label
 
 
+@dataclass(frozen=True)
+class _DecodeRecord:
+    """Serialized record -> (uint8 image, label), decoded exactly as `_Decode` decodes the file; picklable."""
+
+    config: InputConfig
+
+    def __call__(self, record: bytes) -> tuple[np.ndarray, int]:
+        image_bytes, label = shards.decode_record(record)
+        size = self.config.image_size if self.config.resize else None
+        interpolation = self.config.augment.resize_interpolation
+        return render_np.load(io.BytesIO(image_bytes), size, self.config.channels, interpolation), label
+
+
+def _decoded(split: Split, config: InputConfig, name: str) -> tuple[grain.MapDataset, grain.MapDataset | None]:
+    """`(source, decode map)` of a split: an index range and the file reader, or the ArrayRecord shards."""
+    if split.records is None:
+        reader = host.SplitReader(split, config)
+        return grain.MapDataset.range(len(reader)), _Decode(reader)
+    shards.require_format(split.records, "arrayrecord", name)
+    source = grain.sources.ArrayRecordDataSource(list(split.records.files))
+    return grain.MapDataset.source(source)[: len(split)], _DecodeRecord(config)
+
+
 def _absl_flags_parsed() -> None:
     """Grain's worker start reads an absl flag, which raises `UnparsedFlagAccessError` outside `absl.app` when JAX
     is installed (google/grain#1355, fixed after 0.2.18); the workaround that issue gives: mark the flags parsed."""
@@ -65,9 +94,9 @@ class GrainPipeline(Pipeline):
     opts: GrainOptions = field(default_factory=GrainOptions)
 
     def train_data(self, data: DataSet, config: InputConfig) -> grain.IterDataset:
-        reader = host.SplitReader(data.train, config)
-        ds = grain.MapDataset.range(len(reader)).seed(host.seed_of(config)).shuffle().repeat()
-        ds = ds.map(_Decode(reader)).random_map(_Augment(config, augment=config.augment.has_warp))
+        source, decode = _decoded(data.train, config, self.name)
+        ds = source.seed(host.seed_of(config)).shuffle().repeat()
+        ds = ds.map(decode).random_map(_Augment(config, augment=config.augment.has_warp))
         ds = ds.batch(config.batch_size, drop_remainder=True, batch_fn=_stack)
         stream = ds.to_iter_dataset(
             grain.ReadOptions(num_threads=self.opts.read_threads, prefetch_buffer_size=self.opts.read_buffer)
@@ -83,7 +112,7 @@ class GrainPipeline(Pipeline):
 
     def eval_data(self, data: DataSet, config: InputConfig) -> Any:
         spec = config.augment.without_augmentation()
-        reader = host.SplitReader(data.test, config)
-        ds = grain.MapDataset.range(len(reader)).map(_Decode(reader))
+        source, decode = _decoded(data.test, config, self.name)
+        ds = source.map(decode)
         ds = ds.map(lambda e: (render_np.finish([e[0]], spec, None, config.raw_output)[0], e[1]))
         return ds.batch(config.batch_size, batch_fn=_stack)

@@ -20,7 +20,12 @@ class TfDataOptions:
     prefetch: int | None = knob(AUTOTUNE, off_int_autotune, "prefetch buffer in batches: off | N | autotune")
     cache: str = knob("off", one_of("off", "memory", "file"), "cache decoded data: off | memory | file")
     cache_at: str = knob("decode", one_of("decode", "augment"), "where the cache sits in the graph")
-    interleave_cycle: int | None = knob(None, off_int, "file inputs: read through interleave with this cycle")
+    interleave_cycle: int | None = knob(
+        None,
+        off_int,
+        "file inputs: read through interleave with this cycle; record shards: shards read at once "
+        "(off: tf.data's default)",
+    )
     interleave_parallel: int | None = knob(AUTOTUNE, off_int_autotune, "interleave parallel calls")
     deterministic: bool = knob(False, on_off, "tf.data keeps element order under parallelism (input only)")
     vectorize: bool = knob(True, on_off, "augment per batch (on) or per image (off)")

@@ -16,7 +16,7 @@ import tensorflow as tf
 from imgcls.data.types import DataSet
 from imgcls.pipelines.base import InputConfig, Pipeline
 from imgcls.pipelines.options import NAIVE, NoOptions
-from imgcls.pipelines.tfdata import TfDataPipeline
+from imgcls.pipelines.tfdata import TfDataPipeline, decoded_head
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class SyntheticPipeline(Pipeline):
         """The first training examples, decoded and preprocessed once by the plain tf.data graph (no augmentation),
         tiled to a full batch: exactly the dtype and shape the run's pipeline delivers."""
         head = dataclasses.replace(data, test=data.train.take(config.batch_size))
+        if head.test.records is not None:  # shards of any format: decoded here, preprocessed below
+            head = dataclasses.replace(head, test=decoded_head(head.test, config, config.batch_size))
         images, labels = next(iter(TfDataPipeline(name="synthetic-source", opts=NAIVE).eval_data(head, config)))
         images, labels = np.asarray(images), np.asarray(labels)
         if images.shape[0] < config.batch_size:

@@ -1,9 +1,11 @@
 """tf.data pipelines with every optimisation a switchable option.
 
 The graph, in order, and why:
-  source      arrays (`from_tensor_slices`) or file paths + labels
-  shuffle     early, on cheap elements (paths / in-memory rows), when nothing is cached
-  read        `tf.io.read_file`, optionally through `interleave` (parallel reads; files only)
+  source      arrays (`from_tensor_slices`), file paths + labels, or TFRecord shards (`bench prepare`)
+  shuffle     early, on cheap elements (paths / in-memory rows / shard names), when nothing is cached
+  read        `tf.io.read_file`, optionally through `interleave` (parallel reads; files only); shards are read
+              through `interleave(TFRecordDataset)` and their records shuffled in a buffer, then parsed to the
+              file's bytes and label, so the decode below is the folder's very work
   decode      decode JPEG/PNG to 3 (or 1) channels + resize to the workload's size as PIL does it (IDG's work:
               accurate IDCT, antialiased bilinear, rounded), kept uint8 -- see `imgcls.render_tf`
   cache       `cache_at="decode"`: before the shuffle, so every epoch is reshuffled from the cache
@@ -21,10 +23,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from imgcls import render_tf
 from imgcls.augment import PREPROCESSORS, AugmentSpec
+from imgcls.data import shards
 from imgcls.data.types import DataSet, Split
 from imgcls.options import changed
 from imgcls.pipelines.base import InputConfig, Pipeline
@@ -49,6 +53,18 @@ def _decode_bytes(raw: tf.Tensor, config: InputConfig) -> tf.Tensor:
         image.set_shape([*config.image_size, config.channels])
         return image
     return render_tf.resize(image, config.image_size, config.augment.resize_interpolation)
+
+
+_RECORD_FEATURES = {
+    shards.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
+    shards.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def _parse_record(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """A serialized `tf.train.Example` -> (the image file's bytes, int32 label), as the folder path reads them."""
+    features = tf.io.parse_single_example(record, _RECORD_FEATURES)
+    return features[shards.IMAGE_KEY], tf.cast(features[shards.LABEL_KEY], tf.int32)
 
 
 def _augment_and_preprocess(
@@ -145,6 +161,12 @@ class TfDataPipeline(Pipeline):
             if shuffle:
                 ds = ds.shuffle(min(self.opts.shuffle_buffer, len(split)), seed=config.seed)
             return ds
+        if split.records is not None:
+            ds = self._read_records(split, config, shuffle, stream)
+            if stop == "read":
+                return ds
+            decode, counted = self._decoder(config, train)
+            return self._map(tf.data.Dataset.zip(tf.data.Dataset.counter(), ds) if counted else ds, decode)
         ds = _rotated(tf.data.Dataset.from_tensor_slices((list(split.paths), split.labels)), len(split), stream)
         if shuffle:
             # Shuffling paths is free, so the whole list is shuffled whatever the buffer knob says.
@@ -167,6 +189,34 @@ class TfDataPipeline(Pipeline):
             ds = tf.data.Dataset.zip(tf.data.Dataset.counter(), ds)
             return self._map(ds, lambda i, element: decode(i, (tf.io.read_file(element[0]), element[1])))
         return self._map(ds, lambda p, y: decode(tf.io.read_file(p), y))
+
+    def _read_records(self, split: Split, config: InputConfig, shuffle: bool, stream: Any) -> tf.data.Dataset:
+        """TFRecord shards -> `(file bytes, label)`: the shard list shuffled (as `Dataset.list_files` would, with
+        each shard's record count beside it so a limited split reads exactly its first examples), read through
+        `interleave(TFRecordDataset)` (`interleave_cycle` shards at once, `interleave_parallel` calls), records
+        shuffled in a `shuffle_buffer`. Unshuffled (evaluation) reads the shards one after another: the folder's
+        order."""
+        records = split.records
+        shards.require_format(records, "tfrecord", self.name)
+        files = tf.data.Dataset.from_tensor_slices((list(records.files), tf.constant(records.counts, tf.int64)))
+        files = _rotated(files, len(records.files), stream)
+        if shuffle:
+            files = files.shuffle(len(records.files), seed=config.seed, reshuffle_each_iteration=True)
+        read = lambda file, count: tf.data.TFRecordDataset(file).take(count)  # noqa: E731
+        if not shuffle:
+            ds = files.interleave(read, cycle_length=1)
+        elif self.opts.interleave_parallel is None:
+            ds = files.interleave(read, cycle_length=self.opts.interleave_cycle or tf.data.AUTOTUNE)
+        else:
+            ds = files.interleave(
+                read,
+                cycle_length=self.opts.interleave_cycle or tf.data.AUTOTUNE,
+                num_parallel_calls=self.opts.interleave_parallel,
+                deterministic=self.opts.deterministic,
+            )
+        if shuffle:
+            ds = ds.shuffle(min(self.opts.shuffle_buffer, len(split)), seed=config.seed)
+        return self._map(ds, _parse_record)
 
     def train_graph(
         self, data: DataSet, config: InputConfig, endless: bool = True, stream: Any = None
@@ -232,7 +282,7 @@ class TfDataPipeline(Pipeline):
         """
         batch = config.batch_size
         stages: dict[str, tf.data.Dataset] = {}
-        if data.train.paths is not None:
+        if data.train.images is None:  # files or record shards
             stages["read"] = self._load(data.train, config, shuffle=True, stop="read").batch(batch)
             stages["decode"] = self._load(data.train, config, shuffle=True).batch(batch)
         else:
@@ -254,6 +304,14 @@ class TfDataPipeline(Pipeline):
         if self.opts.prefetch is not None:
             ds = ds.prefetch(self.opts.prefetch)
         return ds.with_options(ordered._tf_options())
+
+
+def decoded_head(split: Split, config: InputConfig, n: int) -> Split:
+    """The first `n` examples of a record split as a split of uint8 arrays, decoded as the graph decodes them
+    (for the ceiling's constant batch, whatever the shards' format)."""
+    head = shards.head_records(split.records, n)
+    images = np.stack([_decode_bytes(tf.constant(raw), config).numpy() for raw, _ in head])
+    return Split(labels=np.array([label for _, label in head], np.int32), images=images)
 
 
 def decode_only_dataset(data: DataSet, config: InputConfig, threads: int | None = None) -> tf.data.Dataset:
