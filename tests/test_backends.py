@@ -36,7 +36,9 @@ def _data(workload: str, request: pytest.FixtureRequest):  # noqa: ANN202
     return request.getfixturevalue(FIXTURE[get_workload(workload).dataset])
 
 
-SLOW_WORKLOAD = {"imagenet-resnet50": [pytest.mark.slow]}  # ResNet-50 traces for a minute, even at 64 px
+# The fast subset trains every pipeline on mnist; the other workloads run with the slow tests (CI runs both).
+# ResNet-50 traces for a minute, even at 64 px.
+SLOW_WORKLOAD = {w: [pytest.mark.slow] for w in list_workloads() if w != "mnist"}
 TRAINED = ("idg", "tfdata", "synthetic", "pydataset", "torch", "grain")  # tfdata-naive/-service: tfdata's graph
 
 
