@@ -29,7 +29,7 @@ from bench.doctor.diagnose import DISPATCH_PROBE_SPE, Context, Diagnosis, FixRul
 from bench.doctor.predict import Facts, Model, cores_to_feed
 from bench.records import append_json_line
 from bench.run.stall import noise_pct
-from bench.sweep.core_scaling import SCALING_FILE, available_cores
+from bench.sweep.core_scaling import SCALING_FILE, available_cores, point_payload
 from bench.sweep.fresh_process import measure_in_fresh_process
 from bench.sweep.matrix import run_in_fresh_process
 from imgcls.errors import UserFacingError
@@ -111,16 +111,10 @@ def _cache_bytes(record: dict[str, Any], config: RunConfig) -> int | None:
 
 
 def _one_core_rate(config: RunConfig, runs_dir: Path) -> float | None:
-    payload = {
-        "workload": config.workload,
-        "pipeline": config.pipeline,
-        "augment_on": config.augment_on,
-        "overrides": {k: v for k, v in config.pipeline_options.items()},
-        "cores": 1,
-        "batches": 20,
-        "data": config.data,
-        "data_dir": config.data_dir,
-    }
+    payload = point_payload(
+        config.workload, config.pipeline, config.augment_on, dict(config.pipeline_options), 1, 20, config.data,
+        config.data_dir,
+    )  # fmt: skip
     point = measure_in_fresh_process("bench.sweep.core_scaling", payload, runs_dir / SCALING_FILE)
     return point["images_per_sec"] if point else None
 

@@ -151,16 +151,7 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
             done += 1
             label = point_label(name, place, overrides)
             print(f"point {done}/{total}: {workload.name} {label} on {n} core(s)...", file=sys.stderr, flush=True)
-            payload = {
-                "workload": workload.name,
-                "pipeline": name,
-                "augment_on": place,
-                "overrides": overrides,
-                "cores": n,
-                "batches": args.batches,
-                "data": args.data,
-                "data_dir": args.data_dir,
-            }
+            payload = point_payload(workload.name, name, place, overrides, n, args.batches, args.data, args.data_dir)
             record = measure_in_fresh_process(
                 "bench.sweep.core_scaling", payload, results_dir / SCALING_FILE, args.point_timeout
             )
@@ -172,6 +163,29 @@ def run_scale(args: argparse.Namespace, results_dir: Path) -> int:
     print(scaling_text(table))
     print(f"records in {results_dir / SCALING_FILE}" + (f"; {failures} point(s) FAILED" if failures else ""))
     return 1 if failures else 0
+
+
+def point_payload(
+    workload: str,
+    pipeline: str,
+    place: str,
+    overrides: dict[str, Any],
+    cores: int,
+    batches: int,
+    data: str,
+    data_dir: str | None,
+) -> dict[str, Any]:
+    """What one point's fresh process is told (`measure_point` reads it)."""
+    return {
+        "workload": workload,
+        "pipeline": pipeline,
+        "augment_on": place,
+        "overrides": overrides,
+        "cores": cores,
+        "batches": batches,
+        "data": data,
+        "data_dir": data_dir,
+    }
 
 
 def _knobs_text(overrides: dict[str, str] | None) -> str:
