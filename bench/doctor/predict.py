@@ -21,7 +21,8 @@ once (Plumber-style, Kern et al. 2022: a stage's rate times its parallelism; the
   `1 / (t_m + W_host / C)` (the work adds up), the pipeline's share while the model's step holds all cores
   (`p / (p + C)` of them for its `p` threads) and the pipeline alone; without overlap `t_m + t_p`.
 - **Calibration.** The model's e2e for the run as measured is compared with the measured e2e; each prediction is
-  scaled by that ratio (`kappa`), then capped at the device ceiling (nothing beats the model alone).
+  scaled by that ratio (`kappa`, at most 1: a run faster than the model is no bonus for its fixes), then capped at
+  the device ceiling (nothing beats the model alone).
 """
 
 from __future__ import annotations
@@ -138,7 +139,9 @@ class Model:
         now = current_setting(facts)
         model_rate = self._pipeline_rate(now, efficiency=1.0)
         self.efficiency = min(1.0, facts.pipeline_only / model_rate) if model_rate > 0 else 1.0
-        self.kappa = facts.e2e / self._raw_e2e(now)
+        # Scaled down where the run is slower than the model says; never up, since a run faster than the model
+        # means a term the model overstates, which no fix's prediction should inherit as a bonus.
+        self.kappa = min(1.0, facts.e2e / self._raw_e2e(now))
 
     def _host_work(self, setting: Setting) -> float:
         kept = sum(share for name, share in self.shares.items() if name not in setting.removed_stages)

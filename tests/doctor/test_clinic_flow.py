@@ -58,7 +58,7 @@ def test_the_doctor_verifies_the_best_fixes_goes_past_a_crash_and_writes_its_rep
     (line,) = (tmp_path / "doctor.jsonl").read_text().splitlines()
     assert json.loads(line)["verdict"] == doc["verdict"] == "input-bound"
     text = (tmp_path / "doctor.md").read_text()
-    assert "planted crash" in text and "## Prescription" in text and "ds.prefetch" in text
+    assert "planted crash" in text and "## Prescription" in text and doc["fixes"][0]["code"] in text
 
 
 def test_quick_verifies_nothing(runs: list[RunConfig], tmp_path: Path) -> None:
