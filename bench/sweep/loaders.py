@@ -20,7 +20,15 @@ import pandas as pd
 from bench.environment import environment
 from bench.records import append_json_line, read_records
 from bench.run.timing import time_pipeline
-from imgcls.pipelines import BASELINE, CANDIDATE, InputConfig, build_pipeline, pipeline_specs, pipelines_with_role
+from imgcls.pipelines import (
+    BASELINE,
+    CANDIDATE,
+    InputConfig,
+    build_pipeline,
+    pipeline_specs,
+    pipelines_with_role,
+    workload_pipelines,
+)
 from imgcls.workloads import get_workload
 
 LOADERS_FILE = "loaders.jsonl"
@@ -39,7 +47,10 @@ def measure(workload: str, data_dir: Path, limit: int, batches: int) -> list[dic
     )
     env = environment()
     run_id, machine = uuid.uuid4().hex[:12], f"{env.get('cpu_model')}, {env.get('cpu_cores')} cores"
-    names = [s.name for s in pipeline_specs() if s.role in (BASELINE, CANDIDATE) and not s.missing()]
+    renders = set(workload_pipelines())  # a user's own pipeline brings its own data and work: not a loader here
+    names = [
+        s.name for s in pipeline_specs() if s.role in (BASELINE, CANDIDATE) and not s.missing() and s.name in renders
+    ]
     records = []
     for name in [DECODE_ONLY, *names]:
         started = time.time()
