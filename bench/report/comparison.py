@@ -55,6 +55,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
         checks=("checks", lambda v: "; ".join(dict.fromkeys(p for problems in v for p in problems))),
         slowest_stage=("slowest_stage", lambda v: v.mode().iloc[0] if v.notna().any() else None),
         compile_sec_est=("compile_sec_est", "median"),
+        model_weights=("model_weights", "first"),
     ).reset_index()
 
     def reference(role: str) -> pd.Series:
@@ -136,7 +137,11 @@ GPU_COLUMNS = ("gpu_peak_mem_mb", "gpu_util_mean_pct")
 def display_frame(table: pd.DataFrame) -> pd.DataFrame:
     """Formatted for reading: rounded numbers, '-' for what does not apply; GPU columns only when measured."""
     out = pd.DataFrame()
-    out["workload"] = table["workload"]
+    # A model trained from random weights (VGG16 here: no weights hub is reachable) says so in its own row.
+    out["workload"] = [
+        f"{w} (random weights)" if weights == "none" else w
+        for w, weights in zip(table["workload"], table["model_weights"], strict=True)
+    ]
     out["pipeline"] = table["pipeline"]
     out["knobs_label"] = table["knobs_label"] + table["augment"].map(lambda a: "" if a == "seed" else f" aug={a}")
     out["data"] = table["data_kind"] + ": " + table["data_source"].astype(str)

@@ -21,6 +21,19 @@ from bench.report.records_frame import records_frame
 from bench.sweep.cache_payoff import CACHE_FILE, cache_table, cache_text
 from bench.sweep.core_scaling import SCALING_FILE, scaling_table, scaling_text
 
+
+def _epoch_runs_text(records: list[dict]) -> str:
+    """`79 runs (73 of full epochs, 6 of a few steps)`: a run covers full epochs when its steps take in every full
+    batch of the training split each epoch."""
+    full = sum(
+        1
+        for r in records
+        if (r.get("steps_per_epoch") or 0) >= (r.get("train_examples") or 1) // max(1, r.get("batch_size") or 1)
+    )
+    short = len(records) - full
+    return f"{len(records)} runs ({full} of full epochs" + (f", {short} of a few steps)" if short else ")")
+
+
 HOW_TO_READ = """\
 How to read the tables:
 - **img/s (e2e)**: median steady-state training throughput, model fed by the pipeline (warm-up steps excluded,
@@ -137,7 +150,7 @@ def build_report(
     if accuracy_records.exists():
         sections.append(
             "### Accuracy parity (real data)\n\n"
-            f"{len(read_records(accuracy_records))} full-epoch runs over seeds, kept apart in "
+            f"{_epoch_runs_text(read_records(accuracy_records))} over seeds, kept apart in "
             f"`{ACCURACY_SUBFOLDER}/{RUNS_FILE}`, made by `python -m bench matrix accuracy --results FOLDER "
             "--data-dir DIR` and tabled by `python -m bench report --accuracy --results FOLDER` (FOLDER: this one): "
             "[accuracy.md](accuracy.md) "

@@ -31,13 +31,30 @@ def _verdict(knobs: str | None, change: float, what: str) -> str | None:
     return f"{knobs}: {change:+.0%}"
 
 
+def _gain_verdict(knobs: str | None, row: pd.Series | None, reference: pd.Series | None, what: str) -> str | None:
+    """A gain is crowned only when its interval clears the noise: over repeats, the slowest run of the changed
+    row against the fastest of the reference. A single run has no interval: its number is shown, unconfirmed."""
+    if knobs is None or row is None or reference is None:
+        return None
+    change = max(0.0, row["images_per_sec"] / reference["images_per_sec"] - 1)
+    if change <= ABLATION_NOISE:
+        return f"no {what} changes it by > {ABLATION_NOISE:.0%}"
+    if min(row["runs"], reference["runs"]) < 2:
+        return f"{knobs}: {change:+.0%} (1 run: unconfirmed)"
+    low = row["images_per_sec_min"] / reference["images_per_sec_max"] - 1
+    if low <= ABLATION_NOISE:
+        return f"{knobs}: {change:+.0%} (within the runs' spread: unconfirmed)"
+    return f"{knobs}: {change:+.0%}"
+
+
 def knob_analysis(table: pd.DataFrame) -> pd.DataFrame:
     """Per workload and data: baseline, tuned candidate and ceiling; the best pipeline; knob effects.
 
     - `best pipeline`: the fastest candidate with default training knobs, and its gain over the baseline;
     - `costliest input change` / `best input change`: among one-input-knob changes of the tuned candidate, the one
       that costs most (the preset setting that matters most) and the one that gains most (what to change), or a
-      no-effect verdict within `ABLATION_NOISE`;
+      no-effect verdict within `ABLATION_NOISE`; a gain is crowned only when its interval over repeats clears the
+      noise (`_gain_verdict`), else it is marked unconfirmed;
     - `best training knob`: among training-knob changes of the tuned candidate, the largest gain;
     - `tuned of ceiling`, `tuned/baseline pipeline-only`: the targets the README states.
     """
@@ -56,13 +73,13 @@ def knob_analysis(table: pd.DataFrame) -> pd.DataFrame:
         candidates = plain[plain["role"] == CANDIDATE]
         best = candidates.loc[candidates["images_per_sec"].idxmax()] if len(candidates) else None
 
-        costliest, cost, helpful, help_gain = None, np.nan, None, np.nan
+        costliest, cost, helpful, top = None, np.nan, None, None
         ablations = plain[plain["pipeline"].isin(tuned_names) & (plain["input_label"] != "default")]
         if tuned is not None and len(ablations):
             worst = ablations.loc[ablations["images_per_sec"].idxmin()]
             costliest, cost = worst["input_label"], min(0.0, worst["images_per_sec"] / tuned["images_per_sec"] - 1)
             top = ablations.loc[ablations["images_per_sec"].idxmax()]
-            helpful, help_gain = top["input_label"], max(0.0, top["images_per_sec"] / tuned["images_per_sec"] - 1)
+            helpful = top["input_label"]
 
         training, gain = _best_training_knob(group[group["pipeline"].isin(tuned_names) & (group["augment"] == "seed")])
 
@@ -83,7 +100,7 @@ def knob_analysis(table: pd.DataFrame) -> pd.DataFrame:
                 "best pipeline": None if best is None else f"{best['pipeline']} {best['input_label']}",
                 "best / baseline": ratio(best, baseline),
                 "costliest input change": _verdict(costliest, cost, "input knob"),
-                "best input change": _verdict(helpful, help_gain, "input knob"),
+                "best input change": _gain_verdict(helpful, top, tuned, "input knob"),
                 "best training knob": _verdict(training, gain, "training knob"),
                 "tuned of ceiling": ratio(tuned, ceiling),
                 "tuned/baseline pipeline-only": ratio(tuned, baseline, "pipeline_images_per_sec"),

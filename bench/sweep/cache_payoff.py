@@ -41,8 +41,11 @@ CANDIDATE_PIPELINE = "tfdata"  # the pipeline whose `cache` knob is compared
 VARIANTS = ("off", "memory")  # the `cache` knob's values compared
 
 
+DEVICE_SUFFIX = "@device"
+
+
 def _label(pipeline: str, place: str) -> str:
-    return pipeline if place == "host" else f"{pipeline}@device"
+    return pipeline if place == "host" else f"{pipeline}{DEVICE_SUFFIX}"
 
 
 def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
@@ -174,6 +177,12 @@ def cache_text(table: pd.DataFrame, columns: list[str] | None = None) -> str:
         shown[column] = [text(v, ",.0f") for v in shown[column]]
     for column in ("later speed-up", "x idg"):
         shown[column] = [text(v, ".2f") + ("x" if text(v, "") != "-" else "") for v in shown[column]]
+    # An @device row's host only decodes (the model augments): its `x idg` compares less host work with idg's whole
+    # augmentation, so it is labelled a host-work ratio, never read as a training speed-up.
+    shown["x idg"] = [
+        f"{v} (host work)" if v != "-" and str(p).endswith(DEVICE_SUFFIX) else v
+        for v, p in zip(shown["x idg"], shown["pipeline"], strict=True)
+    ]
     shown["cache"] = [text(v, "") for v in shown["cache"]]
     shown["ahead from epoch"] = [text(v, "") for v in shown["ahead from epoch"]]
     shown = shown[columns] if columns else shown

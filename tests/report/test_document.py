@@ -318,3 +318,33 @@ def test_a_report_that_fails_half_way_leaves_the_previous_files_whole(tmp_path: 
     with pytest.raises(OSError, match="No space"):
         build_report(results, plots=True)
     assert {p.name: p.read_bytes() for p in results.iterdir()} == before  # no torn PNG, no stray temp file
+
+
+def test_the_accuracy_section_counts_full_epoch_runs_apart_from_short_ones() -> None:
+    from bench.report.document import _epoch_runs_text
+
+    runs = [
+        {"steps_per_epoch": 468, "batch_size": 128, "train_examples": 60000},  # every full batch: a full epoch
+        {"steps_per_epoch": 10, "batch_size": 32, "train_examples": 1000},
+    ]
+    assert _epoch_runs_text(runs) == "2 runs (1 of full epochs, 1 of a few steps)"
+
+
+def test_a_device_rows_x_idg_is_labelled_a_host_work_ratio() -> None:
+    from bench.sweep.cache_payoff import cache_text
+
+    table = pd.DataFrame(
+        [
+            {"pipeline": p, "cache": c, "epoch 1 img/s": 1.0, "later epochs img/s": 1.0, "cached data MB": None,
+             "RAM held MB": 1.0, "later speed-up": None, "x idg": x, "ahead from epoch": None}
+            for p, c, x in [("idg", None, 1.0), ("tfdata", "off", 3.2), ("tfdata@device", "off", 16.5)]
+        ]
+    )  # fmt: skip
+    text = cache_text(table)
+    assert "16.50x (host work)" in text and "3.20x (host work)" not in text and "3.20x" in text
+
+
+def test_a_model_trained_from_random_weights_says_so_in_its_row() -> None:
+    records = [record("tfdata", 300.0, workload="imagenette-vgg16", model_weights="none"), record("idg", 100.0)]
+    shown = display_frame(_table(records))
+    assert set(shown["workload"]) == {"imagenette-vgg16 (random weights)", "mnist"}
