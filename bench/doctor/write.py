@@ -23,10 +23,20 @@ def prescription(config: RunConfig, best: Any, diagnosis: Any) -> dict[str, Any]
     """The winning variant as flags for `bench run` and as lines for a user's own code."""
     from bench.doctor.diagnose import RULES
 
+    from bench.config import knobs_of
+
     names = best.label.split(" + ")
     codes = [rule.code for rule in RULES if rule.name in names]
     flags = _flags(best.changes)
-    command = f"python -m bench run --workload {config.workload} --pipeline {config.pipeline} " + " ".join(flags)
+    # The user's own command (every knob they set, the batch size) with the fix's flags in place of theirs.
+    theirs = {**knobs_of(config)}
+    for key, value in best.changes.items():
+        for name in value if key == "pipeline_options" else [key]:
+            theirs.pop(name, None)
+    kept = _flags({"pipeline_options": theirs}) + ([f"--batch-size {config.batch_size}"] if config.batch_size else [])
+    command = " ".join(
+        ["python -m bench run", f"--workload {config.workload}", f"--pipeline {config.pipeline}", *kept, *flags]
+    )
     return {"variant": best.label, "flags": flags, "command": command.strip(), "code": codes}
 
 
