@@ -21,9 +21,8 @@ def _flags(changes: dict[str, Any]) -> list[str]:
 
 def prescription(config: RunConfig, best: Any, diagnosis: Any) -> dict[str, Any]:
     """The winning variant as flags for `bench run` and as lines for a user's own code."""
-    from bench.doctor.diagnose import RULES
-
     from bench.config import knobs_of
+    from bench.doctor.diagnose import RULES
 
     names = best.label.split(" + ")
     codes = [rule.code for rule in RULES if rule.name in names]
