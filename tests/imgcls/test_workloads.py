@@ -20,7 +20,7 @@ from imgcls.data import DATASETS, DataSet, load_folder_tree
 from imgcls.data.generated import write_jpeg_tree
 from imgcls.pipelines import workload_pipelines
 from imgcls.workloads import get_workload, list_workloads
-from tests.conftest import tiny_arrays, tiny_config
+from tests.conftest import pipeline_param, tiny_arrays, tiny_config
 
 STEPS, BATCH, WARMUP = 6, 8, 2
 
@@ -30,7 +30,8 @@ def _pair_params() -> list:
     for workload in list_workloads():
         for pipeline in workload_pipelines(get_workload(workload).augment):
             # All slow: the fast subset covers every workload x {idg, tfdata, synthetic} in tests/test_backends.py.
-            marks = [pytest.mark.slow]
+            # A loader whose package is absent skips, saying which (tests.conftest.pipeline_param).
+            marks = [pytest.mark.slow, *pipeline_param(pipeline).marks]
             params.append(pytest.param(workload, pipeline, marks=marks, id=f"{workload}-{pipeline}"))
     return params
 
