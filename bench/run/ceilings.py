@@ -86,10 +86,24 @@ class ResidentBatch(keras.layers.Layer):
         return tuple(self._initial.shape)
 
 
+def _replicas() -> int:
+    """Replicas of the active tf.distribute strategy (1 on the other backends, which run no strategy here)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
 def device_resident(model: Any, images: np.ndarray) -> Any:
-    """`model` behind a `ResidentBatch` of `images`: a model of a (batch, 1) token that trains `model`'s weights."""
-    token = keras.Input(shape=(1,), batch_size=images.shape[0], dtype=TOKEN_DTYPE, name="token")
-    return keras.Model(token, model(ResidentBatch(images, name="resident_batch")(token)), name="device_resident")
+    """`model` behind a `ResidentBatch` of `images`: a model of a (batch, 1) token that trains `model`'s weights.
+
+    Under a strategy of N replicas each replica is fed batch / N tokens, so each holds (and trains on) the first
+    batch / N images: every replica steps on a resident batch of its own share's size.
+    """
+    held = images[: max(1, len(images) // _replicas())]
+    token = keras.Input(shape=(1,), dtype=TOKEN_DTYPE, name="token")
+    return keras.Model(token, model(ResidentBatch(held, name="resident_batch")(token)), name="device_resident")
 
 
 def _constant_dataset(x: np.ndarray, y: np.ndarray) -> Any:
@@ -138,15 +152,19 @@ def measure_ceilings(
     # Alternating rounds, so a machine that gets busier (or quieter) half way moves both ceilings alike.
     rounds = ROUNDS if steps >= ROUNDS * MIN_ROUND_STEPS else 1
     per_round = [steps // rounds + (1 if r < steps % rounds else 0) for r in range(rounds)]
-    fed_rounds, device_rounds = [], []
+    probing = probe_spe > steps_per_execution
+    if probing:  # a second wrapper of the same model, compiled at the probe's steps per call, timed in the rounds too
+        prober = device_resident(model, images)
+        compile_like(prober, probe_spe)
+        probe_steps = max(min(per_round), 3 * probe_spe) // probe_spe * probe_spe
+    fed_rounds, device_rounds, probe_rounds = [], [], []
     for round_steps in per_round:
         fed_rounds.append(time_fit(model, fed_data, round_steps, size, steps_per_execution))
         device_rounds.append(time_fit(resident, tokens, round_steps, size, steps_per_execution))
+        if probing:
+            probe_rounds.append(time_fit(prober, tokens, probe_steps, size, probe_spe))
     fed, device = _combined(fed_rounds), _combined(device_rounds)
-    probe = None
-    if probe_spe > steps_per_execution:
-        compile_like(resident, probe_spe)
-        probe = time_fit(resident, tokens, max(steps, 4 * probe_spe) // probe_spe * probe_spe, size, probe_spe)
+    probe = _combined(probe_rounds) if probing else None
     return Ceilings(
         ceiling_images_per_sec=device.images_per_sec,
         ceiling_spread_pct=device.spread_pct,

@@ -5,17 +5,19 @@ input is one line before anything trains."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from bench.cli.parser import main
+from imgcls.data.locations import DATA_DIR_ENV
 
 SMALL = ["--data", "generated", "--limit", "2048", "--limit-test", "256"]
 
 
-def _doctor(tmp_path: Path, *args: str) -> dict:
-    assert main(["doctor", *SMALL, "--results", str(tmp_path), *args]) == 0
+def _doctor(tmp_path: Path, *args: str, data: list[str] = SMALL) -> dict:
+    assert main(["doctor", *data, "--results", str(tmp_path), *args]) == 0
     (doc,) = [json.loads(line) for line in (tmp_path / "doctor.jsonl").read_text().splitlines()]
     assert (tmp_path / "doctor.md").read_text().startswith("# bench doctor")
     return doc
@@ -34,8 +36,10 @@ def test_a_sequential_pipeline_without_prefetch_gets_a_parallel_map_or_prefetch_
     assert doc["verdict"] == "input-bound"
     assert doc["causes"][0] in {"a sequential (or narrow) map", "no prefetch: input and training take turns"}
     verified = doc["verified"]
-    assert [v["variant"] for v in verified[:2]] == [f["fix"] for f in doc["fixes"][:2]]
-    assert verified[-1]["variant"] == " + ".join(f["fix"] for f in doc["fixes"][:2])  # and the two together
+    verifiable = [f["fix"] for f in doc["fixes"] if f["verifiable"]][:2]
+    assert [v["variant"] for v in verified[: len(verifiable)]] == verifiable
+    if len(verifiable) == 2:
+        assert verified[-1]["variant"] == " + ".join(verifiable)  # and the two together
     assert max(v["measured_gain_pct"] for v in verified) > 0
     assert doc["prescription"] is None or doc["prescription"]["command"].startswith("python -m bench run")
     out = capsys.readouterr().out
@@ -75,13 +79,17 @@ def test_bad_input_is_one_line_before_anything_trains(
 
 @pytest.mark.slow
 def test_a_private_pool_of_one_on_a_decode_heavy_pipeline_is_named_first(tmp_path: Path) -> None:
-    """A tiny model on JPEGs: the host pipeline is the bottleneck, and the planted one-thread pool is what holds it."""
+    """A tiny model on JPEGs: the host pipeline is the bottleneck, and the planted one-thread pool is what holds it
+    (real Imagenette where CI lays it out: generated JPEGs are small enough that decoding costs little)."""
+    real = os.environ.get(DATA_DIR_ENV)
+    data = ["--data-dir", real, "--limit", "2048", "--limit-test", "256"] if real else SMALL
     doc = _doctor(
         tmp_path, "--workload", "imagenette", "--model", "examples.own_training:small_cnn", "--private-threadpool", "1",
-        "--quick", "--steps", "24",
+        "--quick", "--steps", "24", data=data,
     )  # fmt: skip
     assert doc["verdict"] == "input-bound"
-    assert doc["causes"][0] == "a private thread pool smaller than the cores"
+    verifiable = [f["addresses"] for f in doc["fixes"] if f["verifiable"]]
+    assert verifiable[0] == "a private thread pool smaller than the cores"
 
 
 @pytest.mark.slow
@@ -90,7 +98,8 @@ def test_a_dispatch_bound_tiny_model_gets_more_steps_per_execution_and_it_measur
         tmp_path, "--workload", "mnist", "--model", "examples.own_training:small_cnn", "--batch-size", "8",
         "--verify", "1",
     )  # fmt: skip
-    assert doc["verdict"] == "dispatch-bound" and doc["causes"][0].startswith("per-step dispatch")
+    assert doc["verdict"] == "dispatch-bound"
+    assert doc["fixes"][0]["fix"] == "steps_per_execution=8"
     (verified,) = doc["verified"]
     assert verified["variant"] == "steps_per_execution=8" and verified["measured_gain_pct"] > 0
     assert doc["prescription"]["flags"] == ["--steps-per-execution 8"]
