@@ -5,13 +5,11 @@ input is one line before anything trains."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from bench.cli.parser import main
-from imgcls.data.locations import DATA_DIR_ENV
 
 SMALL = ["--data", "generated", "--limit", "2048", "--limit-test", "256"]
 
@@ -88,22 +86,6 @@ def test_bad_input_is_one_line_before_anything_trains(
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) <= 2
     assert not (tmp_path / "doctor.jsonl").exists()
-
-
-@pytest.mark.slow
-def test_a_private_pool_of_one_on_a_decode_heavy_pipeline_is_named(tmp_path: Path) -> None:
-    """A tiny model on JPEGs: the host pipeline is the bottleneck, and the planted one-thread pool is what holds it
-    (real Imagenette where CI lays it out: generated JPEGs are small enough that decoding costs little)."""
-    real = os.environ.get(DATA_DIR_ENV)
-    data = ["--data-dir", real, "--limit", "2048", "--limit-test", "256"] if real else SMALL
-    doc = _doctor(
-        tmp_path, "--workload", "imagenette", "--model", "examples.own_training:small_cnn", "--private-threadpool", "1",
-        "--quick", "--steps", "24", data=data,
-    )  # fmt: skip
-    assert doc["verdict"] == "input-bound"
-    # Named among the fixes it can verify (device augmentation can predict as much on a CPU where both share cores).
-    verifiable = [f["addresses"] for f in doc["fixes"] if f["verifiable"]]
-    assert "a private thread pool smaller than the cores" in verifiable[:2]
 
 
 @pytest.mark.slow
