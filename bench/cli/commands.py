@@ -77,14 +77,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from bench.doctor.clinic import doctor_summary, run_doctor
+    from bench.doctor.clinic import run_doctor
+    from bench.doctor.write import summary_text
 
     config = config_from_args(args)
     if args.verify < 1:
         raise UserFacingError(f"--verify must be >= 1, got {args.verify}")
     results = check_results_dir(Path(args.results))  # before anything runs
     doc = run_doctor(config, results, quick=args.quick, verify=args.verify)
-    print(doctor_summary(doc))
+    print(summary_text(doc))
     print(f"wrote {results / 'doctor.md'}; record in {results / 'doctor.jsonl'}")
     return 0
 

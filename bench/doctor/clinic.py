@@ -17,7 +17,6 @@ records go to `RESULTS/doctor/runs.jsonl`. A fix that crashes is a recorded fail
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -286,13 +285,3 @@ def _doctor_record(
         "per_core_images_per_sec": per_core,
         "cores_to_feed": plan,
     }
-
-
-def doctor_summary(doc: dict[str, Any]) -> str:
-    from bench.doctor.write import summary_text
-
-    return summary_text(doc)
-
-
-def dumps(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, default=str)

@@ -52,7 +52,10 @@ def cache_text(doc: dict[str, Any]) -> str:
     if not doc.get("cache_bytes") or not doc.get("free_ram_bytes"):
         return "decode cache: size unknown"
     need, free = doc["cache_bytes"] / 2**20, doc["free_ram_bytes"] / 2**20
-    verdict = "fits" if doc["cache_bytes"] <= 0.5 * doc["free_ram_bytes"] else "does not fit in half of it"
+    from bench.doctor.diagnose import CACHE_RAM_FRACTION
+
+    fits = doc["cache_bytes"] <= CACHE_RAM_FRACTION * doc["free_ram_bytes"]
+    verdict = "fits" if fits else f"more than {CACHE_RAM_FRACTION:.0%} of it: not proposed"
     return f"decode cache: {need:,.0f} MB of decoded images against {free:,.0f} MB free ({verdict})"
 
 
