@@ -92,8 +92,10 @@ for _spec in (
         "imgcls.pipelines.torch_loader:TorchPipeline",
         random_crop=False,
         requires=(
-            ("torch", "'torch==2.13.0'"),
-            ("torchvision", "--no-deps 'torchvision==0.28.0+cpu' --index-url https://download.pytorch.org/whl/cpu"),
+            # A matching pair from PyPI (torchvision is built against one torch release; its CUDA build runs on
+            # a CPU-only machine). torchvision beside another torch fails to import, which `missing` reports.
+            ("torch", "'torch==2.14.1' 'torchvision==0.29.1'"),
+            ("torchvision", "'torch==2.14.1' 'torchvision==0.29.1'"),
         ),
     ),
     PipelineSpec(

@@ -2,9 +2,12 @@
 `torchvision.transforms.v2`, as torchvision's docs build an image pipeline.
 
 The spec rendered with v2's own transforms, not with IDG's matrix: `RandomAffine(degrees, translate, scale,
-shear)` + `RandomHorizontalFlip(0.5)`. Two differences from ImageDataGenerator are torchvision's, stated rather
-than hidden: the zoom is one factor for both axes (IDG draws rows and columns apart; both stay in the spec's
-range), and the fill outside the image is a constant (IDG repeats the nearest pixel). Decode is libjpeg-turbo
+shear)` + `RandomHorizontalFlip(0.5)`. v2's `scale` magnifies the image while IDG's zoom scales the sampling grid
+(an image zoomed by z looks magnified by 1/z), so the scale range is the reciprocal, `[1/(1+z), 1/(1-z)]`: the
+zooms stay in the spec's `[1-z, 1+z]`. Three differences from ImageDataGenerator are torchvision's, stated rather
+than hidden: v2 draws the magnification uniformly (IDG the zoom: a mean zoom of 0.97 instead of 1.0 at z = 0.2),
+the zoom is one factor for both axes (IDG draws rows and columns apart), and the fill outside the image is a
+constant (IDG repeats the nearest pixel). Decode is libjpeg-turbo
 through `decode_jpeg`, the resize v2's antialiased bilinear (`Resize(antialias=True)`, PIL's filter).
 Endless training: a `RandomSampler` drawing more samples than the split (whole permutations, one per epoch).
 """
@@ -31,21 +34,24 @@ _INTERPOLATION = {"bilinear": v2.InterpolationMode.BILINEAR, "nearest": v2.Inter
 
 
 def spec_transforms(spec: AugmentSpec, augment: bool) -> v2.Compose:
-    """The spec's random warp as v2 transforms on uint8 `[C, H, W]` tensors, then float32 in [0, 255]."""
-    steps: list[Any] = []
+    """The spec's random warp as v2 transforms on uint8 `[C, H, W]` tensors, giving float32 in [0, 255].
+
+    The cast comes first, as IDG warps float arrays: warping the uint8 tensor would round every warped pixel (v2
+    interpolates in float and casts back), and a 0.2 degree shear moves pixels by less than that rounding.
+    """
+    steps: list[Any] = [v2.ToDtype(torch.float32, scale=False)]
     if augment and (spec.rotation_deg or spec.width_shift or spec.height_shift or spec.shear_deg or spec.zoom):
         steps.append(
             v2.RandomAffine(
                 degrees=spec.rotation_deg,
                 translate=(spec.width_shift, spec.height_shift) if spec.width_shift or spec.height_shift else None,
-                scale=(1 - spec.zoom, 1 + spec.zoom) if spec.zoom else None,
+                scale=(1 / (1 + spec.zoom), 1 / (1 - spec.zoom)) if spec.zoom else None,  # zoom z: 1/z larger
                 shear=spec.shear_deg or None,
                 interpolation=v2.InterpolationMode.BILINEAR,
             )
         )
     if augment and spec.horizontal_flip:
         steps.append(v2.RandomHorizontalFlip(0.5))
-    steps.append(v2.ToDtype(torch.float32, scale=False))
     return v2.Compose(steps)
 
 
