@@ -59,6 +59,8 @@ class Backend:
         determinism_env: Environment that makes kernels deterministic, set before the backend is imported.
         distributes: Whether `tf.distribute` strategies apply (TensorFlow only).
         multi_step: Whether Keras runs `steps_per_execution` > 1 on it (torch's trainer refuses at `fit`).
+        adapter_iterator: The `DataAdapter` method its trainer draws batches with
+            (`keras/src/backend/<name>/trainer.py`): what any loader's output is converted through on the way in.
     """
 
     name: str
@@ -73,6 +75,7 @@ class Backend:
     determinism_env: dict[str, str] = field(default_factory=dict)
     distributes: bool = False
     multi_step: bool = True
+    adapter_iterator: str = "get_numpy_iterator"
 
     @property
     def default_compile(self) -> str:
@@ -209,6 +212,7 @@ for _backend in (
         _tf_reset_gpu_peak,
         _tf_deterministic,
         distributes=True,
+        adapter_iterator="get_tf_dataset",
     ),
     Backend(
         "jax",
@@ -221,6 +225,7 @@ for _backend in (
         _nothing,
         env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},  # JAX reserves 75% of the GPU at start-up otherwise
         determinism_env={"XLA_FLAGS": "--xla_gpu_deterministic_ops=true"},
+        adapter_iterator="get_jax_iterator",
     ),
     Backend(
         "torch",
@@ -232,6 +237,7 @@ for _backend in (
         _torch_reset_gpu_peak,
         _torch_deterministic,
         multi_step=False,
+        adapter_iterator="get_torch_dataloader",
     ),
 ):
     _BACKENDS.register(_backend.name, _backend)
