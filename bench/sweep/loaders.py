@@ -77,21 +77,22 @@ def measure(workload: str, data_dir: Path, limit: int, batches: int, backend: st
     names = [
         s.name for s in pipeline_specs() if s.role in (BASELINE, CANDIDATE) and not s.missing() and s.name in renders
     ]
+
+    def timed(name: str, via_keras: bool) -> tuple[Any, dict[str, Any]]:
+        """A freshly built stream of loader `name` (or the decode-only limit), timed; and the loader's options."""
+        if name == DECODE_ONLY:
+            return time_pipeline(decode_only_dataset(data, config), batches), {}
+        pipeline = build_pipeline(name)
+        stream = pipeline.train_data(data, config)
+        timing = time_pipeline(through_keras(stream, backend) if via_keras else stream, batches)
+        pipeline.close()
+        return timing, pipeline.options()
+
     records = []
     for name in [DECODE_ONLY, *names]:
         started = time.time()
-        rates: dict[str, Any] = {}
-        options: dict[str, Any] = {}
-        for route in ("own", "keras"):
-            if name == DECODE_ONLY and route == "keras":
-                continue  # a limit, not a loader: nothing feeds a model
-            pipeline = None if name == DECODE_ONLY else build_pipeline(name)
-            stream = decode_only_dataset(data, config) if pipeline is None else pipeline.train_data(data, config)
-            timing = time_pipeline(stream if route == "own" else through_keras(stream, backend), batches)
-            rates[route] = timing
-            if pipeline is not None:
-                options = pipeline.options()
-                pipeline.close()
+        own, options = timed(name, via_keras=False)
+        via = None if name == DECODE_ONLY else timed(name, via_keras=True)[0]  # a limit feeds no model
         records.append(
             {
                 "run_id": run_id,
@@ -103,9 +104,9 @@ def measure(workload: str, data_dir: Path, limit: int, batches: int, backend: st
                 "options": options,
                 "batch_size": config.batch_size,
                 "batches": batches,
-                "pipeline_images_per_sec": rates["own"].images_per_sec,
-                "keras_images_per_sec": rates["keras"].images_per_sec if "keras" in rates else None,
-                "first_batch_sec": rates["own"].first_batch_sec,
+                "pipeline_images_per_sec": own.images_per_sec,
+                "keras_images_per_sec": via.images_per_sec if via is not None else None,
+                "first_batch_sec": own.first_batch_sec,
                 "started": started,
             }
         )
@@ -158,8 +159,8 @@ def loaders_markdown(records: list[dict[str, Any]], note: str = "") -> str:
         f"{first.get('batches')} batches per loader and route (the first timed apart), one process per backend. "
         f"Each loader at its preset options, the workload's augmentation on the host. `own type`: the loader's "
         f"stream as it yields it; `via Keras`: through the data adapter and iterator that backend's trainer uses; "
-        f"`adapter cost`: the share of the own-type rate lost on the way in (within about 5% is this machine's "
-        f"noise); `x {BASELINE_LOADER}` and `of decode-only` compare the rates a model is fed (via Keras) within "
+        f"`adapter cost`: the share of the own-type rate lost on the way in; "
+        f"`x {BASELINE_LOADER}` and `of decode-only` compare the rates a model is fed (via Keras) within "
         f"one backend's process. {note}\n\n"
     )
     return head + table.to_markdown(index=False) + "\n"
