@@ -18,11 +18,15 @@ once (Plumber-style, Kern et al. 2022: a stage's rate times its parallelism; the
 - **End to end.** The model takes `t_m` = 1 / fed ceiling per image. With an accelerator the pipeline overlaps the
   step when something buffers ahead (prefetch on, or a parallel map's own buffer): `t = max(t_m, t_p)`, else
   `t_m + t_p`. On a CPU-only machine model and pipeline share the `C` cores: with overlap the rate is the least of
-  `1 / (t_m + W_host / C)` (the work adds up), the pipeline's share while the model's step holds all cores
-  (`p / (p + C)` of them for its `p` threads) and the pipeline alone; without overlap `t_m + t_p`.
-- **Calibration.** The model's e2e for the run as measured is compared with the measured e2e; each prediction is
-  scaled by that ratio (`kappa`, at most 1: a run faster than the model is no bonus for its fixes), then capped at
-  the device ceiling (nothing beats the model alone).
+  `1 / (t_m + a W_host / C)` (the work adds up, `a` of it not hidden behind the model's step, which a small model
+  does not spread over all cores), the pipeline's share of the cores (its `p` threads get `p / (p + C u)` of them,
+  `u = t_m r` being the fraction of the time the model's step holds all `C`: solved for the rate `r`) and the
+  pipeline alone; without overlap `t_m + t_p`.
+- **Calibration.** The model's e2e for the run as measured is compared with the measured e2e. A run slower than
+  the model scales each prediction by the ratio (`kappa` < 1). A run faster than the model (CPU only) fits `a` in
+  [0, 1] to it instead: the overlap it shows is the run's, and the fixes inherit it, no more; a run faster even at
+  `a = 0` is no bonus (`kappa` stays 1). Every prediction is then capped at the device ceiling (nothing beats the
+  model alone).
 """
 
 from __future__ import annotations
@@ -140,8 +144,14 @@ class Model:
         model_rate = self._pipeline_rate(now, efficiency=1.0)
         self.efficiency = min(1.0, facts.pipeline_only / model_rate) if model_rate > 0 else 1.0
         # Scaled down where the run is slower than the model says; never up, since a run faster than the model
-        # means a term the model overstates, which no fix's prediction should inherit as a bonus.
-        self.kappa = min(1.0, facts.e2e / self._raw_e2e(now))
+        # means a term the model overstates, which no fix's prediction should inherit as a bonus. On a shared CPU
+        # that term is the serial sum of model and host work: the overlap the run shows is fitted instead.
+        self.hidden = 1.0  # `a`: the share of host work not hidden behind the model's step (CPU only)
+        raw = self._raw_e2e(now)
+        if raw < facts.e2e and not facts.accelerator and now.overlap:
+            self.hidden = _fit_hidden(lambda a: self._raw_e2e(now, a), facts.e2e)
+            raw = self._raw_e2e(now)
+        self.kappa = min(1.0, facts.e2e / raw)
 
     def _host_work(self, setting: Setting) -> float:
         kept = sum(share for name, share in self.shares.items() if name not in setting.removed_stages)
@@ -176,19 +186,31 @@ class Model:
             t_model += self.work * (moved - already) / facts.cores
         return t_model
 
-    def _raw_e2e(self, setting: Setting) -> float:
+    def _raw_e2e(self, setting: Setting, hidden: float | None = None) -> float:
         t_model = self._model_time(setting)
         t_pipe = 1.0 / self._pipeline_rate(setting)
         if not setting.overlap:
             return 1.0 / (t_model + t_pipe)
         if self.facts.accelerator:
             return 1.0 / max(t_model, t_pipe)
-        # One CPU for both: the work adds up over the cores, and while the model's step runs on all C cores the
-        # pipeline's p threads get p / (p + C) of them.
+        # One CPU for both: the host work not hidden behind the model's step adds to it, and while the model's step
+        # runs on all C cores the pipeline's p threads get p / (p + C) of them.
         cores, host = self.facts.cores, self._host_work(setting)
+        a = self.hidden if hidden is None else hidden
         threads = min(setting.parallelism, cores)
-        shared = self.efficiency * threads / (threads + cores) * cores / host if host > 0 else float("inf")
-        return min(1.0 / (t_model + host / cores), shared, 1.0 / t_pipe)
+        return min(1.0 / (t_model + a * host / cores), self._shared_rate(t_model, host, threads), 1.0 / t_pipe)
+
+    def _shared_rate(self, t_model: float, host: float, threads: float) -> float:
+        """The rate `r` at which the pipeline's `p` threads, holding `p / (p + C u)` of the `C` cores while the model's
+        step runs a fraction `u = t_m r` of the time, deliver `r`: the root of `C t_m r^2 + p r - eff p C / W = 0`."""
+        if host <= 0:
+            return math.inf
+        cores = self.facts.cores
+        alone = self.efficiency * threads * cores / host  # K: its rate with the cores to itself, times C / p
+        quad = cores * t_model
+        if quad <= 0:
+            return alone / threads
+        return (-threads + math.sqrt(threads * threads + 4.0 * quad * alone)) / (2.0 * quad)
 
     def e2e(self, setting: Setting) -> float:
         """Predicted end-to-end images/s under `setting`: the model, calibrated, capped at the device ceiling
@@ -197,6 +219,18 @@ class Model:
         saved = per_step_dispatch(facts) * (1.0 / facts.steps_per_execution - 1.0 / setting.steps_per_execution)
         cap = 1.0 / (1.0 / facts.device_ceiling - saved)
         return min(cap, self.kappa * self._raw_e2e(setting))
+
+
+def _fit_hidden(rate_at: Any, measured: float, rounds: int = 40) -> float:
+    """The `a` in [0, 1] at which the modelled rate (decreasing in `a`) meets the measured one; 0 if even `a = 0`
+    models it slower."""
+    if rate_at(0.0) <= measured:
+        return 0.0
+    low, high = 0.0, 1.0
+    for _ in range(rounds):  # bisection: the rate is monotone in a, 40 halvings is below any measurement's grain
+        mid = (low + high) / 2.0
+        low, high = (mid, high) if rate_at(mid) > measured else (low, mid)
+    return (low + high) / 2.0
 
 
 def per_step_dispatch(facts: Facts) -> float:
