@@ -19,6 +19,7 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # two fresh interpreters importing TensorFlow and torch: ~15 s each
 @needs_triton
 @pytest.mark.parametrize(
     ("code", "action"),
