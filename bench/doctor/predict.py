@@ -148,8 +148,11 @@ class Model:
         # that term is the serial sum of model and host work: the overlap the run shows is fitted instead.
         self.hidden = 1.0  # `a`: the share of host work not hidden behind the model's step (CPU only)
         raw = self._raw_e2e(now)
-        if raw < facts.e2e and not facts.accelerator and now.overlap:
-            self.hidden = _fit_hidden(lambda a: self._raw_e2e(now, a), facts.e2e)
+        host = self._host_work(now)
+        if raw < facts.e2e and not facts.accelerator and now.overlap and host > 0:
+            # 1 / (t_m + a W_host / C) = e2e, solved for a
+            fitted = (1.0 / facts.e2e - self._model_time(now)) * facts.cores / host
+            self.hidden = min(1.0, max(0.0, fitted))
             raw = self._raw_e2e(now)
         self.kappa = min(1.0, facts.e2e / raw)
 
@@ -186,7 +189,7 @@ class Model:
             t_model += self.work * (moved - already) / facts.cores
         return t_model
 
-    def _raw_e2e(self, setting: Setting, hidden: float | None = None) -> float:
+    def _raw_e2e(self, setting: Setting) -> float:
         t_model = self._model_time(setting)
         t_pipe = 1.0 / self._pipeline_rate(setting)
         if not setting.overlap:
@@ -194,11 +197,11 @@ class Model:
         if self.facts.accelerator:
             return 1.0 / max(t_model, t_pipe)
         # One CPU for both: the host work not hidden behind the model's step adds to it, and while the model's step
-        # runs on all C cores the pipeline's p threads get p / (p + C) of them.
+        # holds all C cores the pipeline's p threads get their share of them.
         cores, host = self.facts.cores, self._host_work(setting)
-        a = self.hidden if hidden is None else hidden
         threads = min(setting.parallelism, cores)
-        return min(1.0 / (t_model + a * host / cores), self._shared_rate(t_model, host, threads), 1.0 / t_pipe)
+        serial = 1.0 / (t_model + self.hidden * host / cores)
+        return min(serial, self._shared_rate(t_model, host, threads), 1.0 / t_pipe)
 
     def _shared_rate(self, t_model: float, host: float, threads: float) -> float:
         """The rate `r` at which the pipeline's `p` threads, holding `p / (p + C u)` of the `C` cores while the model's
@@ -219,18 +222,6 @@ class Model:
         saved = per_step_dispatch(facts) * (1.0 / facts.steps_per_execution - 1.0 / setting.steps_per_execution)
         cap = 1.0 / (1.0 / facts.device_ceiling - saved)
         return min(cap, self.kappa * self._raw_e2e(setting))
-
-
-def _fit_hidden(rate_at: Any, measured: float, rounds: int = 40) -> float:
-    """The `a` in [0, 1] at which the modelled rate (decreasing in `a`) meets the measured one; 0 if even `a = 0`
-    models it slower."""
-    if rate_at(0.0) <= measured:
-        return 0.0
-    low, high = 0.0, 1.0
-    for _ in range(rounds):  # bisection: the rate is monotone in a, 40 halvings is below any measurement's grain
-        mid = (low + high) / 2.0
-        low, high = (mid, high) if rate_at(mid) > measured else (low, mid)
-    return (low + high) / 2.0
 
 
 def per_step_dispatch(facts: Facts) -> float:
