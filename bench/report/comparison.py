@@ -136,7 +136,7 @@ GPU_COLUMNS = ("gpu_peak_mem_mb", "gpu_util_mean_pct")
 
 def display_frame(table: pd.DataFrame) -> pd.DataFrame:
     """Formatted for reading: rounded numbers, '-' for what does not apply; GPU columns only when measured."""
-    out = pd.DataFrame()
+    out = pd.DataFrame(index=table.index)  # columns from lists and from Series line up on the table's own rows
     # A model trained from random weights (VGG16 here: no weights hub is reachable) says so in its own row.
     out["workload"] = [
         f"{w} (random weights)" if weights == "none" else w
