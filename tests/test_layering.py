@@ -115,12 +115,88 @@ def test_there_is_no_import_cycle() -> None:
     assert cycles(import_graph()) == []
 
 
-def test_every_bench_package_is_a_declared_layer_with_a_docstring_saying_what_it_may_import() -> None:
-    for init in sorted((ROOT / "bench").glob("*/__init__.py")):
+def _short_name(package: str) -> str:
+    return "the shared vocabulary" if package == VOCABULARY else f"`{package}`"
+
+
+def test_every_bench_package_is_a_declared_layer_whose_docstring_says_what_it_may_import() -> None:
+    """Three lines or so: what the package does, then the packages it may import -- each one this test allows."""
+    for init in [ROOT / "bench" / "__init__.py", *sorted((ROOT / "bench").glob("*/__init__.py"))]:
         package = _module_name(init)
         assert package in ALLOWED, f"{package} is not a declared layer in this test"
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
-        assert "import" in doc, f"{package}'s __init__ docstring does not say what it may import"
+        assert "May import" in doc, f"{package}'s __init__ docstring does not say what it may import"
+        allowed = doc[doc.index("May import") :]
+        missing = [p for p in sorted(ALLOWED[package]) if f"`{p}`" not in allowed]
+        assert not missing, f"{package}'s docstring omits {missing}, which it may import"
+        assert package == VOCABULARY or "shared vocabulary" in allowed, f"{package}: say it may import the vocabulary"
+        assert len(doc.splitlines()) <= 5, f"{package}'s __init__ docstring is {len(doc.splitlines())} lines"
+
+
+# Where a module's tests live when they are not in the mirrored `test_<module>.py` (one suite tests several modules
+# together: the pipeline contract, the run, the command line). Every source module has one or the other.
+TESTED_IN: dict[str, str] = {
+    "bench.cli.parser": "tests/cli/test_commands.py",
+    "bench.config": "tests/cli/test_commands.py",
+    "bench.environment": "tests/test_records.py",
+    "bench.knobs": "tests/test_extending.py",
+    "bench.paths": "tests/cli/test_commands.py",
+    "bench.gate.cases": "tests/gate/test_rules.py",
+    "bench.report.benchmark_json": "tests/gate/test_rules.py",
+    "bench.report.comparison": "tests/report/test_document.py",
+    "bench.report.records_frame": "tests/report/test_document.py",
+    "bench.run.accuracy": "tests/report/test_accuracy_parity.py",
+    "bench.run.harness_overhead": "tests/gate/test_rules.py",
+    "bench.run.input_config": "tests/run/test_runner.py",
+    "bench.run.measurements": "tests/run/test_runner.py",
+    "bench.run.memory": "tests/run/test_runner.py",
+    "bench.run.model_choice": "tests/run/test_runner.py",
+    "bench.run.process_setup": "tests/run/test_runner.py",
+    "bench.run.progress": "tests/run/test_runner.py",
+    "bench.sweep.fresh_process": "tests/sweep/test_core_scaling.py",
+    "imgcls.augment_layer": "tests/imgcls/test_same_work.py",
+    "imgcls.errors": "tests/cli/test_commands.py",
+    "imgcls.models": "tests/imgcls/test_workloads.py",
+    "imgcls.net": "tests/cli/test_commands.py",
+    "imgcls.options": "tests/test_extending.py",
+    "imgcls.procs": "tests/sweep/test_matrix.py",
+    "imgcls.registry": "tests/test_extending.py",
+    "imgcls.render_np": "tests/imgcls/test_augment.py",
+    "imgcls.render_tf": "tests/imgcls/test_augment.py",
+    "imgcls.service": "tests/imgcls/pipelines/test_tfdata_service.py",
+    "imgcls.user_code": "tests/imgcls/test_model_specs.py",
+    "imgcls.data.catalogue": "tests/imgcls/data/test_sources.py",
+    "imgcls.data.loaders": "tests/imgcls/data/test_folder.py",
+    "imgcls.data.locations": "tests/imgcls/data/test_sources.py",
+    "imgcls.data.types": "tests/imgcls/data/test_folder.py",
+    "imgcls.pipelines.graph_stages": "tests/imgcls/pipelines/test_user.py",
+    "imgcls.pipelines.grain_loader": "tests/imgcls/pipelines/test_base.py",
+    "imgcls.pipelines.host": "tests/imgcls/pipelines/test_base.py",
+    "imgcls.pipelines.idg": "tests/imgcls/pipelines/test_base.py",
+    "imgcls.pipelines.options": "tests/imgcls/pipelines/test_base.py",
+    "imgcls.pipelines.pydataset": "tests/imgcls/pipelines/test_base.py",
+    "imgcls.pipelines.synthetic": "tests/imgcls/pipelines/test_base.py",
+    "imgcls.pipelines.torch_loader": "tests/imgcls/pipelines/test_base.py",
+}
+
+
+def mirrored_test_file(module: str) -> Path:
+    """`bench.run.timing` -> tests/run/test_timing.py; `bench.records` -> tests/test_records.py;
+    `imgcls.data.folder` -> tests/imgcls/data/test_folder.py."""
+    parts = module.split(".")
+    folder = parts[1:-1] if parts[0] == "bench" else parts[:-1]
+    return ROOT.joinpath("tests", *folder, f"test_{parts[-1]}.py")
+
+
+def test_every_module_has_an_obvious_test_file() -> None:
+    """The mirrored `test_<module>.py`, or the suite `TESTED_IN` names -- and never both (a stale entry misleads)."""
+    modules = [m for m, path in _modules().items() if path.name not in ("__init__.py", "__main__.py")]
+    unmapped = [m for m in modules if m not in TESTED_IN and not mirrored_test_file(m).exists()]
+    assert unmapped == [], f"no tests/.../test_<module>.py and no TESTED_IN entry for {unmapped}"
+    stale = [m for m in TESTED_IN if m not in modules or mirrored_test_file(m).exists()]
+    assert stale == [], f"TESTED_IN entries for modules that are gone or now have their own test file: {stale}"
+    dangling = [f for f in TESTED_IN.values() if not (ROOT / f).exists()]
+    assert dangling == [], f"TESTED_IN names test files that do not exist: {dangling}"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
 """The command line: `python -m bench COMMAND` parsed (`parser`) and dispatched to what each command does (`commands`).
 
-May import every other `bench` package; nothing in `bench` imports it.
+May import `bench.run`, `bench.sweep`, `bench.report`, `bench.gate`, `bench.doctor` and the shared vocabulary;
+nothing in `bench` imports it.
 """

@@ -45,7 +45,7 @@ class GateResult:
 
 
 # Margins under the ratios measured on the reference 2-core machine (results/README.md, pytest-benchmark table):
-# each catches a named fault that a test injects (tests/gate/test_gate_rules.py).
+# each catches a named fault that a test injects (tests/gate/test_rules.py).
 GATES = (
     Gate("tf.data optimisations pay on arrays", "arrays", "tuned", "naive", 2.0),
     Gate("tf.data beats ImageDataGenerator on arrays", "arrays", "tuned", BASELINE, 2.0),

@@ -11,7 +11,7 @@ confidence interval of that median. Neither it nor the fastest-fit ratio is stea
 fall into a fast and a slow state at random (~1.31 s or ~1.55 s for the same 40 steps), which moved both estimates
 between -4% and +7% from one run to the next on an unchanged harness. The interval says how far a run can be
 trusted; `bench gate` fails when the whole interval lies above its bound, which a cost paid on every step does
-(`tests/gate/test_gate_rules.py` injects 3 ms a step).
+(`tests/gate/test_rules.py` injects 3 ms a step).
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Tests of `imgcls/`: data, augmentation, pipelines, models and the tf.data service."""
+"""Tests of `imgcls/`: a module's tests are in `test_<module>.py` (or where `tests/test_layering.py` says); the
+same-work suite (`test_same_work.py`) checks every pipeline's rendering of each workload's augmentation."""

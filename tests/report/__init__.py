@@ -1,1 +1,1 @@
-"""Tests of `bench/report/`: a module's tests are in `test_<module>.py`."""
+"""Tests of `bench/report/`: a module's tests are in `test_<module>.py` (or where `tests/test_layering.py` says)."""
