@@ -304,6 +304,8 @@ def measure_point(payload: dict[str, Any]) -> dict[str, Any]:
         **payload,
         "images_per_sec": timing.images_per_sec,
         "batch_ms_p50": timing.batch_ms_p50,
+        "window_sec": timing.window_sec,  # the rate's window: at least the batches asked for and MIN_WINDOW_SEC
+        "window_batches": timing.window_batches,
         "options": options,
         "data_kind": data.kind,
         "data_source": data.source,

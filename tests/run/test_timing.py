@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from bench.run.timing import StepLog, StepTimer, summarize_steps, time_pipeline
+from bench.run.timing import MIN_WINDOW_SEC, StepLog, StepTimer, summarize_steps, time_pipeline
 
 
 class SimClock:
@@ -101,7 +101,7 @@ def test_time_pipeline_reports_the_first_batch_apart_and_the_rate_of_the_rest() 
     sizes = [16, 16, 16, 16, 8, 16]  # labels' length counts, so a short batch counts short
     pulled: list[int] = []
     timing = time_pipeline(_fake_batches(clock, durations, sizes, pulled), 5, clock=clock)
-    assert timing.batches == 5
+    assert (timing.batches, timing.window_batches, timing.window_sec) == (5, 4, pytest.approx(2.0))
     assert timing.first_batch_sec == pytest.approx(3.0)
     assert timing.images_per_sec == pytest.approx((16 + 16 + 16 + 8) / 2.0)
     assert timing.batch_ms_p50 == pytest.approx(375.0)  # median of [500, 250, 250, 1000]
@@ -123,6 +123,42 @@ def test_time_pipeline_accepts_any_iterable_and_needs_two_batches() -> None:
     assert timing.images_per_sec == pytest.approx(4 / 0.5)
     with pytest.raises(ValueError, match="num_batches"):
         time_pipeline(batches, 1, clock=clock)
+
+
+def _endless(clock: SimClock, seconds: float, size: int = 32) -> Iterator:
+    """An endless stream whose batches each cost `seconds` simulated seconds."""
+    while True:
+        clock.advance(seconds)
+        yield None, np.zeros(size, np.int32)
+
+
+def test_a_fast_stream_is_timed_over_the_minimum_window_not_the_batch_count() -> None:
+    """A 28k img/s figure came from ~45 ms: 20 fast batches. The window now lasts MIN_WINDOW_SEC whatever the
+    count, and the record says how long and how many batches the rate is measured over."""
+    clock = SimClock()
+    timing = time_pipeline(_endless(clock, 0.001), 5, clock=clock)  # 1 ms a batch: 4 batches would be 4 ms
+    assert timing.window_sec >= MIN_WINDOW_SEC and timing.window_sec == pytest.approx(MIN_WINDOW_SEC, abs=0.0015)
+    assert timing.window_batches == pytest.approx(MIN_WINDOW_SEC / 0.001, abs=1)
+    assert timing.images_per_sec == pytest.approx(32 / 0.001)
+    assert timing.batches == 5  # what was asked for, kept apart from what was timed
+
+
+def test_a_slow_stream_is_timed_over_the_batches_asked_for() -> None:
+    clock = SimClock()
+    timing = time_pipeline(_endless(clock, 2.0), 4, clock=clock)
+    assert (timing.window_batches, timing.window_sec) == (3, pytest.approx(6.0))
+
+
+def test_the_window_never_runs_away() -> None:
+    """A stream the clock never sees take time (a stalled clock) stops at `max_batches`; a finite stream that ends
+    past the count stops at its end; one that ends before the count is an error naming both."""
+    clock = SimClock()
+    assert time_pipeline(_endless(clock, 0.0), 3, clock=clock, max_batches=50).window_batches == 50
+    ten = [(None, [0, 1])] * 10
+    timing = time_pipeline(ten, 3, clock=clock)
+    assert timing.window_batches == 9 and timing.images_per_sec == float("inf")  # no clock time: no rate
+    with pytest.raises(ValueError, match="after 10 of 12 batches"):
+        time_pipeline(ten, 12, clock=clock)
 
 
 # ---- StepTimer --------------------------------------------------------------------------------------------
