@@ -135,6 +135,72 @@ def test_environment_fingerprint_has_the_keys_a_table_needs() -> None:
     json.dumps(env, allow_nan=False)  # serialisable as it is
 
 
+# ---- code_identity: which code ran ------------------------------------------------------------------------------
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", *args]
+    return subprocess.run(command, cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def scratch_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository with one committed file; git never looks above `tmp_path` for another."""
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "code.py").write_text("RATE = 1\n")
+    _git(repo, "add", "code.py")
+    _git(repo, "commit", "-q", "-m", "first")
+    return repo
+
+
+def test_a_clean_checkout_is_its_commit_with_no_diff_hash(scratch_repo: Path) -> None:
+    from bench.environment import code_identity
+
+    identity = code_identity(scratch_repo)
+    assert identity == {"git_commit": _git(scratch_repo, "rev-parse", "HEAD"), "git_dirty": False,
+                        "git_diff_sha256": None}  # fmt: skip
+
+
+def test_a_dirty_checkout_carries_a_hash_of_its_diff_that_changes_with_the_diff(scratch_repo: Path) -> None:
+    """Two dirty records on one commit say whether they ran the same code: same diff, same hash."""
+    from bench.environment import code_identity
+
+    commit = _git(scratch_repo, "rev-parse", "HEAD")
+    code = scratch_repo / "code.py"
+    code.write_text("RATE = 2\n")
+    first = code_identity(scratch_repo)
+    assert first["git_commit"] == commit and first["git_dirty"] is True
+    assert len(first["git_diff_sha256"]) == 64 and int(first["git_diff_sha256"], 16) >= 0
+    code.write_text("RATE = 3\n")
+    second = code_identity(scratch_repo)
+    assert second["git_dirty"] is True and second["git_diff_sha256"] != first["git_diff_sha256"]
+    code.write_text("RATE = 2\n")
+    assert code_identity(scratch_repo) == first  # the same patch again: the same identity
+    _git(scratch_repo, "add", "code.py")
+    assert code_identity(scratch_repo) == first  # staged or not, it is the code that runs
+
+
+def test_untracked_files_leave_the_identity_alone_as_its_docstring_says(scratch_repo: Path) -> None:
+    """`code_identity` hashes how tracked files differ from the commit (`--untracked-files=no`): a new file that
+    is not added yet (a run's output, a scratch script) does not make a checkout dirty."""
+    from bench.environment import code_identity
+
+    clean = code_identity(scratch_repo)
+    (scratch_repo / "scratch.py").write_text("print('not added')\n")
+    assert code_identity(scratch_repo) == clean
+
+
+def test_outside_a_git_checkout_the_code_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.environment import code_identity
+
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    (tmp_path / "plain").mkdir()
+    assert code_identity(tmp_path / "plain") == {"git_commit": "unknown", "git_dirty": None, "git_diff_sha256": None}
+
+
 # ---- run_and_record: failures ---------------------------------------------------------------------------------
 def _only_record(results: Path) -> dict:
     lines = (results / RUNS_FILE).read_text().splitlines()
