@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.report.accuracy_parity import accuracy_table
+from bench.report.accuracy_parity import accuracy_table, parity_verdict
 from bench.run.accuracy import time_to_target
 
 
@@ -57,6 +57,48 @@ def test_parity_is_an_equivalence_test_with_the_workloads_margin() -> None:
     assert -0.005 <= low <= high <= 0.005
 
 
+@pytest.mark.parametrize(
+    "low, high, verdict",
+    [
+        (-0.0049, 0.0049, "parity"),
+        (-0.005, 0.005, "parity"),  # the margin itself is inside
+        (-0.0051, 0.0049, "not enough seeds to decide"),
+        (-0.0049, 0.0051, "not enough seeds to decide"),
+        (0.0051, 0.006, "FLAGGED (above idg by more than 0.5 pts)"),
+        (-0.006, -0.0051, "FLAGGED (below idg by more than 0.5 pts)"),
+    ],
+)
+def test_the_verdict_turns_exactly_at_the_margin(low: float, high: float, verdict: str) -> None:
+    """Intervals a hair inside and outside +-0.5 points: a margin doubled (or halved) inside the verdict moves one
+    of them across (a doubled margin once left every unit test green)."""
+    assert parity_verdict(low, high, 0.005) == verdict
+
+
+# The margins results/accuracy.md states (`margin pts`): a workload's margin scaled by mistake changes verdicts.
+STATED_MARGINS = {"mnist": 0.005, "cifar10": 0.015, "imagenette": 0.03, "imagenette-vgg16": 0.03,
+                  "imagenet-resnet50": 0.03}  # fmt: skip
+
+
+def test_every_workload_states_its_margin() -> None:
+    from imgcls.workloads import list_workloads
+
+    assert set(STATED_MARGINS) == set(list_workloads())
+
+
+@pytest.mark.parametrize("workload", sorted(STATED_MARGINS))
+@pytest.mark.parametrize("fraction, verdict", [(0.9, "parity"), (1.1, "FLAGGED (below")])
+def test_each_workloads_margin_decides_a_tight_difference(workload: str, fraction: float, verdict: str) -> None:
+    """Four tight seeds a side, the candidate 0.9x or 1.1x the stated margin below idg: parity just inside,
+    flagged just outside (MNIST's margin x10 was caught only because a committed table happened to change)."""
+    margin = STATED_MARGINS[workload]
+    base = [0.8, 0.8001, 0.7999, 0.8]
+    records = [{**_record("idg", s, a), "workload": workload} for s, a in enumerate(base)]
+    records += [{**_record("tfdata", s, a - fraction * margin), "workload": workload} for s, a in enumerate(base)]
+    table = accuracy_table(records).set_index("pipeline")
+    assert table.loc["tfdata", "margin"] == pytest.approx(margin)
+    assert table.loc["tfdata", "parity"].startswith(verdict)
+
+
 def test_a_noisy_mean_inside_the_margin_is_not_parity() -> None:
     """The old rule passed anything inside the baseline's (wide) range; the interval says the seeds cannot tell."""
     records = [_record("idg", s, a) for s, a in enumerate([0.95, 0.97, 0.99])]
@@ -95,6 +137,7 @@ def test_records_without_num_classes_still_get_a_verdict() -> None:
     assert table.loc["tfdata", "parity"].startswith("FLAGGED (above")
 
 
+@pytest.mark.slow  # two tiny runs: ~8 s on 2 shared cores
 def test_same_seed_with_deterministic_gives_the_same_first_epoch_loss(tmp_path, mnist_tiny) -> None:
     """`--seed S --deterministic --op-determinism`: two runs agree on the first-epoch loss and accuracy."""
     from bench.config import RunConfig
