@@ -39,6 +39,19 @@ def test_varied_rows_scale_apart_from_the_default_row() -> None:
     assert table.loc[("tfdata [private_threadpool=1]", 2), "efficiency vs linear"] == pytest.approx(0.55)
 
 
+def test_efficiency_above_linear_is_flagged_in_the_table() -> None:
+    """`132%` printed plain read as a super-linear speed-up; above 105% it is flagged, like `of ceiling`."""
+    from bench.sweep.core_scaling import scaling_text
+
+    records = [
+        {"workload": "w", "data_source": "d", "pipeline": p, "cores": c, "images_per_sec": r}
+        for p, c, r in (("idg", 1, 100.0), ("idg", 2, 264.0), ("tfdata", 1, 100.0), ("tfdata", 2, 210.0))
+    ]
+    rows = {line.split("|")[3].strip() + "@" + line.split("|")[4].strip(): line.split("|")[7].strip()
+            for line in scaling_text(scaling_table(records)).splitlines()[2:]}  # fmt: skip
+    assert rows == {"idg@1": "100%", "idg@2": "132% (above linear: noise)", "tfdata@1": "100%", "tfdata@2": "105%"}
+
+
 @pytest.mark.parametrize(
     ("vary", "words"),
     [
