@@ -197,21 +197,24 @@ def run_in_fresh_process(config: RunConfig, results_dir: Path, log_path: Path, t
     command = [sys.executable, "-m", "bench", "run-config", payload, "--results", str(results_dir)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     interrupted: BaseException | None = None
+    stopped = False  # by this sweep: a timeout or an interruption (the cell's record then says only SIGTERM)
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **tied_to_parent())
         try:
             code = process.wait(timeout=timeout_sec)
             error = None if code == 0 else _describe_exit(code)
         except subprocess.TimeoutExpired:
-            code, error = -1, f"cell timed out after {timeout_sec:.0f} s"
+            code, error, stopped = -1, f"cell timed out after {timeout_sec:.0f} s", True
         except BaseException as err:  # Ctrl-C, SIGTERM: stop the cell, then account for it below
-            interrupted, error = err, f"sweep interrupted ({type(err).__name__})"
+            interrupted, error, stopped = err, f"sweep interrupted ({type(err).__name__})", True
         finally:  # the cell and its own children go too; SIGTERM first, so the cell writes its failure record
             if process.poll() is None:
                 stop_group(process)
     records = [r for r in read_records(results_dir / RUNS_FILE) if r.get("run_id") == run_id]
     if records:
         record = records[-1]
+        if stopped and record.get("status") != "ok":  # the reason, beside how the cell says it died
+            record = {**record, "error": f"{error}; the cell recorded: {record.get('error')}"}
     else:
         # The child died before it could record anything (OOM kill, segfault, timeout): record it here.
         failure = new_record(config)

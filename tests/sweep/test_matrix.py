@@ -218,3 +218,50 @@ def test_the_sweep_parent_loads_no_framework() -> None:
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-1000:]
     assert completed.stdout.strip() == "[]"
+
+
+def test_a_cell_past_its_timeout_is_stopped_and_recorded_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`bench matrix --cell-timeout 1` on a cell that never ends (an interpreter that only sleeps, as
+    tests/sweep/sleeper.py does for `bench scale`'s points): the cell's process is stopped within the grace
+    period, the sweep records it as failed with the reason, exits 1, and goes on to the next cell."""
+    from bench.cli.parser import main
+    from bench.records import RUNS_FILE, read_records
+
+    sleeper = tmp_path / "python-that-sleeps"
+    sleeper.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\nexec {sys.executable} -m tests.sweep.sleeper "
+                       "'{\"sleep\": 120}'\n")  # fmt: skip
+    sleeper.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(sleeper))  # what the sweep starts each cell with
+    monkeypatch.setenv("PYTHONPATH", str(Path.cwd()))  # the sleeper module, wherever the cell starts
+    spec = _spec(tmp_path, '[defaults]\ndata = "generated"\n[[cells]]\nworkloads = ["mnist", "cifar10"]\n')
+    results = tmp_path / "r"
+    start = time.monotonic()
+    assert main(["matrix", str(spec), "--cell-timeout", "1", "--results", str(results)]) == 1
+    assert time.monotonic() - start < 8  # each cell stopped at its timeout (the sleeper dies on the first SIGTERM)
+    records = read_records(results / RUNS_FILE)
+    assert [(r["workload"], r["status"]) for r in records] == [("mnist", "failed"), ("cifar10", "failed")]
+    assert all(r["error"] == "cell timed out after 1 s" for r in records)
+    err = capsys.readouterr().err
+    assert err.count("FAILED (1 s): cell timed out after 1 s") == 2, err
+    assert not psutil.pid_exists(int((tmp_path / "pid").read_text())), "the timed-out cell is still running"
+
+
+@pytest.mark.slow
+def test_a_real_cell_past_its_timeout_is_stopped_and_its_failure_says_so(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """A real `run-config` cell training without end: stopped at `--cell-timeout`, one failure record (the cell's
+    own, written on SIGTERM, or the sweep's if it was still starting), and the FAILED line names the timeout."""
+    from bench.cli.parser import main
+    from bench.records import RUNS_FILE, read_records
+
+    endless = '[defaults]\ndata = "generated"\nsteps_per_epoch = 100000\n[[cells]]\nworkloads = ["mnist"]\n'
+    spec = _spec(tmp_path, endless)
+    start = time.monotonic()
+    assert main(["matrix", str(spec), "--cell-timeout", "20", "--results", str(tmp_path / "r")]) == 1
+    assert time.monotonic() - start < 20 + 5 + 10
+    (record,) = read_records(tmp_path / "r" / RUNS_FILE)
+    assert record["status"] == "failed"
+    assert "FAILED" in (err := capsys.readouterr().err) and "cell timed out after 20 s" in err, err
+    cells = [p for p in psutil.Process().children(recursive=True) if "run-config" in " ".join(p.cmdline())]
+    assert not cells, f"a cell is still running: {cells}"
