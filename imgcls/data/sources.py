@@ -67,8 +67,8 @@ def load_dataset(name: str, mode: str = "auto", data_dir: Path | str | None = No
             attempts.append(str(err))
     reason = "; ".join(attempts) if attempts else "no data directory, no Keras/tfds cache, no network"
     warnings.warn(
-        f"real {name} not available ({reason}); using GENERATED data. "
-        f"For real data pass --data-dir DIR or set {DATA_DIR_ENV}.",
+        f"real {name} not available ({reason}); using GENERATED data: its numbers are not comparable with the "
+        f"README's real-data tables. For real data pass --data-dir DIR or set {DATA_DIR_ENV}.",
         stacklevel=2,
     )
     return get_loader("generated")(info, data_dir)
