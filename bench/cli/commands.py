@@ -113,6 +113,51 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return run_cache(args, check_results_dir(Path(args.results)))
 
 
+def cmd_loaders(args: argparse.Namespace) -> int:
+    """Pipeline only (one child process per backend), then end to end (a sweep cell per loader and backend), then
+    the table; every name, backend and format checked and the data found before the first process starts."""
+    from bench.paths import write_text_atomically
+    from bench.records import read_records
+    from bench.report.loaders_table import loaders_markdown
+    from bench.sweep import loaders
+    from bench.sweep.matrix import run_matrix
+    from imgcls.data.catalogue import get_dataset_info
+    from imgcls.data.loaders import find_in_dir
+    from imgcls.data.locations import DATA_DIR_ENV, default_data_dir
+
+    results = check_results_dir(Path(args.results))
+    installed = loaders.loader_names(args.workload)
+    names = _names(args.loaders, installed, "--loaders", f"installed loaders that render {args.workload}")
+    backends = _names(args.backends, loaders.installed_backends(), "--backends", "installed backends")
+    formats = _names(args.formats, loaders.installed_formats(), "--formats", "installed record formats")
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    if data_dir is None:
+        raise UserFacingError(f"bench loaders measures real data: pass --data-dir DIR (or set {DATA_DIR_ENV})")
+    find_in_dir(get_dataset_info(get_workload(args.workload).dataset), data_dir)  # one line when it lacks the data
+    status = loaders.run_children(args.workload, names, data_dir, args.limit, args.batches, results, backends, formats)
+    if not args.no_e2e:
+        sweep = loaders.end_to_end_sweep(args.workload, names, data_dir, args.limit, backends)
+        status |= 1 if run_matrix(sweep, check_results_dir(sweep.records_dir(results)), force=args.force) else 0
+    runs = read_records(results / loaders.LOADERS_SPEC / "runs.jsonl")
+    table = results / "loaders.md"
+    records = read_records(results / loaders.LOADERS_FILE)
+    text = loaders_markdown(records, runs, args.note, loaders.baseline_loader(args.workload))
+    write_text_atomically(table, text)
+    print(f"wrote {table}")
+    return status
+
+
+def _names(given: str | None, installed: list[str], flag: str, what: str) -> list[str]:
+    """A comma-separated selection, each name checked against what is installed (None: all of them)."""
+    if given is None:
+        return installed
+    names = [n for n in given.split(",") if n]
+    unknown = [n for n in names if n not in installed]
+    if unknown:
+        raise UserFacingError(f"{flag}: {', '.join(unknown)} not among the {what} ({', '.join(installed) or 'none'})")
+    return names
+
+
 def cmd_run_config(args: argparse.Namespace) -> int:
     from bench.run.runner import run_and_record
 

@@ -1,4 +1,4 @@
-"""`python -m bench run | doctor | matrix | scale | cache | prepare | report | readme | gate | list | env`.
+"""`python -m bench run | doctor | matrix | scale | cache | loaders | prepare | report | readme | gate | list | env`.
 
 `build_parser()` stands apart so tests call `main([...])`. This module turns the argparse Namespace into a
 `RunConfig`; nothing else sees argparse. Bad input exits 2 with one line, never a traceback; an internal error
@@ -45,6 +45,14 @@ _positive_int = argument_type(positive_int)
 _count = argument_type(count)
 _seed = argument_type(random_seed)
 _fraction = argument_type(fraction)
+at_least_two = argument_type(at_least(2))
+
+
+def file_datasets_workloads() -> list[str]:
+    """The workloads that read a JPEG folder (the loaders compare storage and decoding)."""
+    from imgcls.workloads import get_workload
+
+    return [name for name in list_workloads() if get_workload(name).dataset in file_datasets()]
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -162,6 +170,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_arguments(cache)
     _add_common(cache, "cache records go to RESULTS/cache.jsonl")
     cache.set_defaults(handler=commands.cmd_cache)
+
+    loaders = subcommands.add_parser(
+        "loaders", help="every loader x storage x Keras backend, pipeline only and end to end -> RESULTS/loaders.md"
+    )
+    loaders.add_argument(
+        "--workload", default="imagenette", choices=file_datasets_workloads(), help="default imagenette"
+    )
+    loaders.add_argument("--data-dir", default=None, help=f"real data (default ${DATA_DIR_ENV}); it must hold the data")
+    loaders.add_argument("--limit", type=_positive_int, default=2000, help="training images read (default 2000)")
+    loaders.add_argument(
+        "--batches", type=at_least_two, default=30, help="batches per loader and route, pipeline only (default 30)"
+    )
+    loaders.add_argument(
+        "--loaders", default=None, help="comma-separated pipelines (default: every installed one that renders it)"
+    )
+    loaders.add_argument("--backends", default=None, help="comma-separated Keras backends (default: every installed)")
+    loaders.add_argument(
+        "--formats", default=None, help="record formats besides the folder (default: every installed one; '' none)"
+    )
+    loaders.add_argument("--no-e2e", action="store_true", help="pipeline only: skip the end-to-end training runs")
+    loaders.add_argument("--force", action="store_true", help="rerun end-to-end cells that are already recorded")
+    loaders.add_argument("--note", default="", help="a sentence for the table's text (e.g. that the machine was busy)")
+    _add_common(loaders, "records go to RESULTS/loaders.jsonl and RESULTS/loaders/, the table to RESULTS/loaders.md")
+    loaders.set_defaults(handler=commands.cmd_loaders)
 
     prepare = subcommands.add_parser(
         "prepare", help="write sharded TFRecord/ArrayRecord copies of a JPEG folder tree (train/ and val/)"

@@ -1,21 +1,27 @@
 """The loaders table: ratios come from the rates of one run (the newest) and one backend's process, never across
-them; the adapter's cost is the own-type rate against the via-Keras rate of the same loader."""
+them; the adapter's cost is the own-type rate against the via-Keras rate of the same loader; shard rows stand apart
+from folder rows; end-to-end columns come from the matching sweep run."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import pandas as pd
 
-import pytest
-
-from bench.records import read_records
-from bench.sweep.loaders import DECODE_ONLY, loaders_markdown, loaders_table, main
+from bench.report.loaders_table import loaders_markdown, loaders_table, stage_sentence
+from bench.sweep.loaders import DECODE_ONLY
+from tests.report.test_document import record as run_record
 
 
 def _record(
-    run_id: str, pipeline: str, rate: float, started: float, backend: str = "tensorflow", via: float | None = None
+    run_id: str,
+    pipeline: str,
+    rate: float,
+    started: float,
+    backend: str = "tensorflow",
+    via: float | None = None,
+    storage: str = "folder",
 ) -> dict:
     return {"run_id": run_id, "pipeline": pipeline, "pipeline_images_per_sec": rate, "first_batch_sec": 0.5,
-            "keras_images_per_sec": via if pipeline != DECODE_ONLY else None, "backend": backend,
+            "keras_images_per_sec": via if pipeline != DECODE_ONLY else None, "backend": backend, "storage": storage,
             "started": started, "workload": "imagenette", "data": "real", "machine": "m", "batch_size": 32,
             "batches": 10}  # fmt: skip
 
@@ -50,32 +56,54 @@ def test_each_backend_is_compared_within_its_own_process() -> None:
     assert table.loc[("tfdata", "jax"), "of decode-only"] == 0.25
 
 
-def test_records_from_before_the_backend_column_read_as_tensorflow() -> None:
+def test_records_from_before_the_backend_and_storage_columns_read_as_tensorflow_from_the_folder() -> None:
     records = [_record("a", DECODE_ONLY, 100.0, 1), _record("a", "idg", 10.0, 2)]
     for record in records:
-        del record["backend"], record["keras_images_per_sec"]
+        del record["backend"], record["keras_images_per_sec"], record["storage"]
     table = loaders_table(records)
-    assert set(table["backend"]) == {"tensorflow"} and table["adapter cost %"].isna().all()
+    assert set(table["backend"]) == {"tensorflow"} and set(table["storage"]) == {"folder"}
+    assert table["adapter cost %"].isna().all()
 
 
-def test_the_markdown_carries_the_note() -> None:
+def test_shard_rows_stand_apart_and_are_compared_with_the_folder_baseline() -> None:
+    records = [
+        _record("b", DECODE_ONLY, 4000.0, 1),
+        _record("b", "idg", 200.0, 2, via=200.0),
+        _record("b", "tfdata", 1000.0, 3, via=1000.0),
+        _record("b", "tfdata", 1200.0, 4, via=1100.0, storage="tfrecord"),
+    ]
+    table = loaders_table(records).set_index(["loader", "storage"])
+    assert table.loc[("tfdata", "folder"), "x idg"] == 5.0
+    assert table.loc[("tfdata", "tfrecord"), "x idg"] == 5.5  # 1100 / the folder's idg
+    assert pd.isna(table.loc[("tfdata", "tfrecord"), "e2e img/s"])  # the sweep trains from the folder only
+
+
+def test_end_to_end_columns_come_from_the_newest_matching_run() -> None:
+    records = [
+        _record("b", DECODE_ONLY, 4000.0, 1),
+        _record("b", "idg", 200.0, 2, via=200.0),
+        _record("b", "tfdata", 1000.0, 3, via=1000.0),
+        _record("b", "tfdata", 900.0, 4, backend="jax"),
+    ]
+    runs = [
+        run_record("idg", 100.0, workload="imagenette", started_at="2026-12-01T00:00:00", input_bound_pct=70.0),
+        run_record("tfdata", 150.0, workload="imagenette", started_at="2026-12-01T00:00:01", input_bound_pct=50.0),
+        run_record("tfdata", 300.0, workload="imagenette", started_at="2026-12-02T00:00:00", input_bound_pct=10.0),
+        run_record("tfdata", 999.0, workload="imagenette", started_at="2026-12-03T00:00:00", knobs={"prefetch": None}),
+    ]
+    table = loaders_table(records, runs).set_index(["loader", "backend"])
+    assert table.loc[("tfdata", "tensorflow"), "e2e img/s"] == 300  # newest default-knob run, not the ablation
+    assert table.loc[("tfdata", "tensorflow"), "e2e x idg"] == 3.0
+    assert table.loc[("tfdata", "tensorflow"), "input-bound %"] == "10"
+    assert pd.isna(table.loc[("tfdata", "jax"), "e2e img/s"])  # no jax run: nothing borrowed from tensorflow's
+
+
+def test_the_markdown_carries_the_note_and_the_tuned_pipelines_stage_costs() -> None:
     records = [_record("b", DECODE_ONLY, 4000.0, 10), _record("b", "idg", 200.0, 11, via=190.0)]
-    assert "the machine was shared" in loaders_markdown(records, "the machine was shared")
-
-
-@pytest.mark.slow
-def test_every_installed_loader_is_measured_both_ways_in_a_backends_own_process(
-    jpeg_tree: Path, tmp_path: Path
-) -> None:
-    from imgcls.pipelines import BASELINE, CANDIDATE, pipeline_specs, workload_pipelines
-
-    table_file = tmp_path / "loaders.md"
-    argv = ["--data-dir", str(jpeg_tree.parent), "--backends", "tensorflow", "--limit", "40", "--batches", "3",
-            "--results", str(tmp_path), "--table", str(table_file)]  # fmt: skip
-    assert main(argv) == 0
-    table = loaders_table(read_records(tmp_path / "loaders.jsonl"))
-    expected = {s.name for s in pipeline_specs() if s.role in (BASELINE, CANDIDATE) and not s.missing()}
-    assert set(table["loader"]) == {DECODE_ONLY, *(expected & set(workload_pipelines()))}
-    loaders = table[table["loader"] != DECODE_ONLY]
-    assert (loaders["via Keras img/s"] > 0).all() and set(loaders["backend"]) == {"tensorflow"}
-    assert "adapter cost" in table_file.read_text()
+    stages = {"read": 10000.0, "decode": 2000.0, "augment": 1000.0}  # 0.1, then +0.4, then +0.5 ms per image
+    runs = [run_record("tfdata", 300.0, workload="imagenette", started_at="t", stage_images_per_sec=stages)]
+    text = loaders_markdown(records, runs, "the machine was shared")
+    assert "the machine was shared" in text and "| -" in text and "nan" not in text
+    sentence = stage_sentence(runs)
+    assert "read 0.10, decode 0.40, augment 0.50" in sentence and "1.00 ms of host work" in sentence
+    assert sentence in text
