@@ -385,6 +385,55 @@ def test_device_augmentation_follows_the_spec_distribution(training: bool, augme
         np.testing.assert_allclose(fits[:, [0, 2]], 1.0, atol=5e-3)
 
 
+class _ModelBuilt(Exception):
+    """Raised in place of training: the model a run built is all the wiring test needs."""
+
+
+def device_run_model(monkeypatch: pytest.MonkeyPatch, data: DataSet, workload: str = "imagenette"):  # noqa: ANN201
+    """The model an `--augment-on device` run trains, built by the runner itself (`execute`), caught where it is
+    handed to training (no step runs)."""
+    from bench.run import measurements
+    from bench.run.runner import execute, new_record
+    from tests.conftest import tiny_config
+
+    built = {}
+
+    def caught(model, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        built["model"] = model
+        raise _ModelBuilt
+
+    monkeypatch.setattr(measurements, "train", caught)
+    config = tiny_config(workload, augment_on="device", image_size=PROBE, ceiling_steps=0, seed=3)
+    with pytest.raises(_ModelBuilt):
+        execute(config, new_record(config), data=data)
+    return built["model"]
+
+
+def test_a_device_augmentation_run_trains_a_model_that_warps_in_training_only(
+    monkeypatch: pytest.MonkeyPatch, probe_files: DataSet
+) -> None:
+    """The @device headlines rest on the model the runner builds, not on the layer alone: its input layer, as the
+    model calls it, warps each training call afresh from the spec's distribution (flip rate, zoom, shear), and
+    leaves evaluation alone. A runner that handed the layer `spec.without_augmentation()`, or a model that pinned
+    it to `training=False` (a wrapper; a flag written into a functional call is overridden by the outer call's in
+    Keras 3), passed every test before."""
+    import keras
+
+    model = device_run_model(monkeypatch, probe_files)
+    front = keras.Model(model.inputs, model.get_layer("device_augmentation").output)  # as the model calls it
+    images = np.repeat(probe_image()[None], 128, axis=0)
+
+    def through(training: bool) -> np.ndarray:
+        return keras.ops.convert_to_numpy(front(images, training=training)).astype(np.float64) * 255.0
+
+    first, second = through(training=True), through(training=True)
+    check_spec_distribution(fitted_transforms(first), get_workload("imagenette").augment)
+    assert np.abs(first - second).mean() > 1.0, "two training calls warped the same way"
+    evaluated = through(training=False)
+    np.testing.assert_allclose(fitted_transforms(evaluated)[:, [0, 2]], 1.0, atol=5e-3)  # no warp at inference
+    assert np.abs(evaluated - through(training=False)).max() == 0.0
+
+
 def dataclasses_replace(spec: AugmentSpec, **changes: object) -> AugmentSpec:
     import dataclasses
 
