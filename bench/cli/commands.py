@@ -140,8 +140,7 @@ def cmd_loaders(args: argparse.Namespace) -> int:
         status |= 1 if run_matrix(sweep, check_results_dir(sweep.records_dir(results)), force=args.force) else 0
     runs = read_records(results / loaders.LOADERS_SPEC / "runs.jsonl")
     table = results / "loaders.md"
-    records = read_records(results / loaders.LOADERS_FILE)
-    text = loaders_markdown(records, runs, args.note, loaders.baseline_loader(args.workload))
+    text = loaders_markdown(read_records(results / loaders.LOADERS_FILE), runs)
     write_text_atomically(table, text)
     print(f"wrote {table}")
     return status

@@ -191,7 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     loaders.add_argument("--no-e2e", action="store_true", help="pipeline only: skip the end-to-end training runs")
     loaders.add_argument("--force", action="store_true", help="rerun end-to-end cells that are already recorded")
-    loaders.add_argument("--note", default="", help="a sentence for the table's text (e.g. that the machine was busy)")
     _add_common(loaders, "records go to RESULTS/loaders.jsonl and RESULTS/loaders/, the table to RESULTS/loaders.md")
     loaders.set_defaults(handler=commands.cmd_loaders)
 

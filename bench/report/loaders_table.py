@@ -113,7 +113,14 @@ def stage_sentence(runs: Records, loader: str = "tfdata", backend: str = "tensor
     )
 
 
-def loaders_markdown(records: Records, runs: Records = (), note: str = "", baseline: str = "idg") -> str:
+def baseline_of(records: Records) -> str:
+    """The baseline loader the newest run measured (recorded by the sweep; `idg` for records from before)."""
+    return next((r["baseline"] for r in reversed(list(records)) if r.get("baseline")), "idg")
+
+
+def loaders_markdown(records: Records, runs: Records = ()) -> str:
+    """The whole document, a function of the records alone (so a test can regenerate the committed one)."""
+    baseline = baseline_of(records)
     table = loaders_table(records, runs, baseline)
     first = records[-1] if records else {}
     head = (
@@ -126,8 +133,7 @@ def loaders_markdown(records: Records, runs: Records = (), note: str = "", basel
         f"`via Keras`: through the data adapter and iterator that backend's trainer uses; `adapter cost`: the share "
         f"of the own-type rate lost on the way in; `x {baseline}` and `of decode-only` compare the rates a model is "
         f"fed (via Keras) within one backend's process; `storage`: the JPEG folder or `bench prepare`'s shards of "
-        f"the same files; `e2e`: training the workload's model, `input-bound %` against the device ceiling. "
-        f"{note}\n\n"
+        f"the same files; `e2e`: training the workload's model, `input-bound %` against the device ceiling.\n\n"
     )
     stages = stage_sentence(runs)
     shown = table.astype(object).where(table.notna(), "-")  # what was not measured (a limit feeds no model) reads "-"

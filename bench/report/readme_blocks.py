@@ -18,9 +18,11 @@ from tabulate import tabulate
 from bench.paths import write_text_atomically
 from bench.records import RUNS_FILE, read_records
 from bench.report.comparison import display_frame, input_bound_text, summarize
+from bench.report.loaders_table import baseline_of, loaders_table
 from bench.report.records_frame import records_frame
 from bench.sweep.cache_payoff import CACHE_FILE, cache_table, cache_text
 from bench.sweep.core_scaling import SCALING_FILE, scaling_table
+from bench.sweep.loaders import LOADERS_FILE, LOADERS_SPEC
 from imgcls.errors import UserFacingError
 
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)
@@ -164,6 +166,24 @@ def layout_block(results_dir: Path, root: Path = PROJECT_ROOT) -> str:
     return tabulate(pd.DataFrame(rows), headers="keys", tablefmt="github", showindex=False) + "\n"
 
 
+def loaders_block(results_dir: Path) -> str:
+    """The loaders table's rows under the backend it was measured first on (TensorFlow: tf.data's home), folder and
+    shards, pipeline only and end to end; the other backends are in `results/loaders.md`."""
+    records = read_records(results_dir / LOADERS_FILE)
+    if not records:
+        return "(no loader records in results/ yet: `python -m bench loaders --results results`)\n"
+    runs = read_records(results_dir / LOADERS_SPEC / RUNS_FILE)
+    table = loaders_table(records, runs, baseline_of(records))
+    first = table["backend"].iloc[0]
+    rows = table[table["backend"] == first].drop(columns=["backend", "own type img/s", "adapter cost %"])
+    shown = rows.astype(object).where(rows.notna(), "-")
+    machine = records[-1].get("machine")
+    return (
+        f"Measured on {machine}, Keras on {first} ([results/loaders.md](results/loaders.md) has every backend and "
+        f"the adapters' cost):\n\n{tabulate(shown, headers='keys', tablefmt='github', showindex=False)}\n"
+    )
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "layout": layout_block,
     "sample": sample_block,
@@ -171,6 +191,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "scaling": scaling_block,
     "cache": cache_block,
     "thread-knobs": thread_knobs_block,
+    "loaders": loaders_block,
 }
 
 

@@ -112,6 +112,7 @@ def measure(
                     "storage": storage,
                     "backend": backend,
                     "pipeline": name,
+                    "baseline": baseline_loader(workload),
                     "options": options,
                     "batch_size": config.batch_size,
                     "batches": batches,

@@ -98,12 +98,13 @@ def test_end_to_end_columns_come_from_the_newest_matching_run() -> None:
     assert pd.isna(table.loc[("tfdata", "jax"), "e2e img/s"])  # no jax run: nothing borrowed from tensorflow's
 
 
-def test_the_markdown_carries_the_note_and_the_tuned_pipelines_stage_costs() -> None:
+def test_the_markdown_names_the_baseline_the_sweep_recorded_and_the_tuned_pipelines_stage_costs() -> None:
     records = [_record("b", DECODE_ONLY, 4000.0, 10), _record("b", "idg", 200.0, 11, via=190.0)]
     stages = {"read": 10000.0, "decode": 2000.0, "augment": 1000.0}  # 0.1, then +0.4, then +0.5 ms per image
     runs = [run_record("tfdata", 300.0, workload="imagenette", started_at="t", stage_images_per_sec=stages)]
-    text = loaders_markdown(records, runs, "the machine was shared")
-    assert "the machine was shared" in text and "| -" in text and "nan" not in text
+    records = [{**r, "baseline": "keras-layers"} for r in records] + [_record("b", "keras-layers", 100.0, 12, via=95)]
+    text = loaders_markdown(records, runs)
+    assert "x keras-layers" in text and "| -" in text and "nan" not in text
     sentence = stage_sentence(runs)
     assert "read 0.10, decode 0.40, augment 0.50" in sentence and "1.00 ms of host work" in sentence
     assert sentence in text
