@@ -5,7 +5,8 @@ Same work as `ImageDataGenerator`, measured against it in the tests:
 - **decode**: JPEGs with `dct_method="INTEGER_ACCURATE"`, the IDCT PIL uses (byte-identical decodes; TF's default
   fast IDCT differs by ~1 grey level on average); other formats through `decode_image`.
 - **resize**: antialiased bilinear (PIL's `BILINEAR` widens its triangle filter when shrinking; a plain bilinear
-  resize samples 2x2 pixels and is cheaper, different work), rounded to uint8 as PIL stores it.
+  resize samples 2x2 pixels and is cheaper, different work), rounded to uint8 as PIL stores it. `antialias=False`
+  (the `--resize-antialias off` knob) is the plain one, what fast loaders do: not IDG's work.
 - **warp**: the spec's affine matrix (`affine_transforms`), bilinear, nearest fill. A matrix without rotation maps
   each output row onto one horizontal input segment (IDG's shear, zoom, shifts and flip keep rows horizontal), so
   the warp is one `crop_and_resize` box per row -- the same samples as `ImageProjectiveTransformV3` (tested), with
@@ -35,12 +36,20 @@ def decode(raw: tf.Tensor, channels: int) -> tf.Tensor:
     return image
 
 
-def resize(image: tf.Tensor, size: tuple[int, int], interpolation: str) -> tf.Tensor:
-    """uint8 `[H, W, C]` -> uint8 `[*size, C]` as PIL resizes: antialiased when shrinking, rounded."""
-    out = tf.image.resize(image, size, method=interpolation, antialias=interpolation != "nearest")
+def resize(image: tf.Tensor, size: tuple[int, int], interpolation: str, antialias: bool = True) -> tf.Tensor:
+    """uint8 `[H, W, C]` -> uint8 `[*size, C]` as PIL resizes: antialiased when shrinking, rounded
+    (`antialias=False`: sampling 2x2 pixels whatever the scale)."""
+    antialias = antialias and interpolation != "nearest"
+    out = tf.image.resize(image, size, method=interpolation, antialias=antialias)
     out = tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
     out.set_shape([*size, image.shape[-1]])
     return out
+
+
+def off_only(antialias: bool) -> dict[str, bool]:
+    """The antialias keyword for `resize` and its callers, passed only when off: the default call stays
+    `resize(image, size, interpolation)` (the same-work tests swap in cheaper resizes of that signature)."""
+    return {} if antialias else {"antialias": False}
 
 
 def random_params(spec: AugmentSpec, n: Any, seed: Any = None) -> dict[str, tf.Tensor]:
@@ -169,21 +178,31 @@ def image_shape(raw: tf.Tensor, channels: int) -> tf.Tensor:
 
 
 def decode_random_crop(
-    raw: tf.Tensor, spec: AugmentSpec, size: tuple[int, int], channels: int, seed: tf.Tensor, fused: bool
+    raw: tf.Tensor,
+    spec: AugmentSpec,
+    size: tuple[int, int],
+    channels: int,
+    seed: tf.Tensor,
+    fused: bool,
+    antialias: bool = True,
 ) -> tf.Tensor:
-    """Image bytes -> uint8 `[*size, channels]`: a random resized crop, resized as PIL does, flipped with
-    probability 1/2 when the spec flips. `fused` changes how much is decoded, never which crop is taken."""
+    """Image bytes -> uint8 `[*size, channels]`: a random resized crop, resized as PIL does (or without
+    antialiasing), flipped with probability 1/2 when the spec flips. `fused` changes how much is decoded, never
+    which crop is taken."""
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
     window = crop_window(image_shape(raw, channels), spec, crop_seed)
-    image = resize(decode_window(raw, window, channels, fused), size, spec.resize_interpolation)
+    image = resize(decode_window(raw, window, channels, fused), size, spec.resize_interpolation, **off_only(antialias))
     if spec.horizontal_flip:
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     return image
 
 
-def decode_center_crop(raw: tf.Tensor, spec: AugmentSpec, size: tuple[int, int], channels: int) -> tf.Tensor:
+def decode_center_crop(
+    raw: tf.Tensor, spec: AugmentSpec, size: tuple[int, int], channels: int, antialias: bool = True
+) -> tf.Tensor:
     """Image bytes -> the centred square `eval_center_crop` of the shorter side, resized to `size` (evaluation)."""
     shape = image_shape(raw, channels)
     side = tf.cast(tf.cast(tf.minimum(shape[0], shape[1]), tf.float32) * spec.eval_center_crop, tf.int32)
     window = tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2, side, side])
-    return resize(decode_window(raw, window, channels, fused=True), size, spec.resize_interpolation)
+    window_image = decode_window(raw, window, channels, fused=True)
+    return resize(window_image, size, spec.resize_interpolation, **off_only(antialias))

@@ -40,6 +40,12 @@ class TfDataOptions:
         "random resized crop specs (imagenet-resnet50): crop inside the JPEG decode (fused: decode_and_crop_jpeg, "
         "only the crop is decoded) or decode the whole image, then crop (plain)",
     )
+    resize_antialias: bool = knob(
+        True,
+        on_off,
+        "file inputs: resize with an antialiasing filter when shrinking, as PIL does (on: ImageDataGenerator's "
+        "work) or sample 2x2 pixels, as fast loaders do (off)",
+    )
     cache_dir: str | None = None  # for cache="file"; a temporary folder when None
 
     def __post_init__(self) -> None:

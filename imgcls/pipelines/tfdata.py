@@ -7,7 +7,8 @@ The graph, in order, and why:
               through `interleave(TFRecordDataset)` and their records shuffled in a buffer, then parsed to the
               file's bytes and label, so the decode below is the folder's very work
   decode      decode JPEG/PNG to 3 (or 1) channels + resize to the workload's size as PIL does it (IDG's work:
-              accurate IDCT, antialiased bilinear, rounded), kept uint8 -- see `imgcls.render_tf`
+              accurate IDCT, antialiased bilinear, rounded), kept uint8 -- see `imgcls.render_tf`;
+              `resize_antialias` off resizes as fast loaders do (2x2 samples), cheaper and different work
   cache       `cache_at="decode"`: before the shuffle, so every epoch is reshuffled from the cache
   augment     the spec's affine warp (one op per batch when `vectorize`, else per image), then the value
               preprocessing; skipped when the model augments on the device (`raw_output`)
@@ -43,16 +44,17 @@ def _rotated(ds: tf.data.Dataset, size: int, stream: Any) -> tf.data.Dataset:
     return ds.skip(start).concatenate(ds.take(start))
 
 
-def _decode_bytes(raw: tf.Tensor, config: InputConfig) -> tf.Tensor:
+def _decode_bytes(raw: tf.Tensor, config: InputConfig, antialias: bool = True) -> tf.Tensor:
     """File bytes -> uint8 image at the size the model takes (`config.resize` False: the stored size); a spec with
-    an evaluation centre crop takes it (only the crop is decoded)."""
+    an evaluation centre crop takes it (only the crop is decoded). `antialias`: the resize's filter."""
+    resize = render_tf.off_only(antialias)
     if config.augment.eval_center_crop and config.resize:
-        return render_tf.decode_center_crop(raw, config.augment, config.image_size, config.channels)
+        return render_tf.decode_center_crop(raw, config.augment, config.image_size, config.channels, **resize)
     image = render_tf.decode(raw, config.channels)
     if not config.resize:  # every file is this size (checked by the caller): the model resizes
         image.set_shape([*config.image_size, config.channels])
         return image
-    return render_tf.resize(image, config.image_size, config.augment.resize_interpolation)
+    return render_tf.resize(image, config.image_size, config.augment.resize_interpolation, **resize)
 
 
 _RECORD_FEATURES = {
@@ -129,15 +131,18 @@ class TfDataPipeline(Pipeline):
         crops in one step (`crop_decode`: fused into the JPEG decode, or plain), seeded by the element's counter
         (`counted`: `fn` takes `(index, (raw, label))`), so which image gets which crop never depends on threads."""
         spec = config.augment
+        antialias = self.opts.resize_antialias
         if not (train and spec.has_crop and not config.raw_output):
-            return (lambda raw, y: (_decode_bytes(raw, config), y)), False
+            resize = render_tf.off_only(antialias)  # the default call stays `_decode_bytes(raw, config)`
+            return (lambda raw, y: (_decode_bytes(raw, config, **resize), y)), False
         base = tf.constant(config.seed or 0, tf.int64)
         fused = self.opts.crop_decode == "fused"
 
         def crop(index: tf.Tensor, element: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
             raw, y = element
             seed = tf.stack([base, index])
-            return render_tf.decode_random_crop(raw, spec, config.image_size, config.channels, seed, fused), y
+            size, channels = config.image_size, config.channels
+            return render_tf.decode_random_crop(raw, spec, size, channels, seed, fused, antialias), y
 
         return crop, True
 

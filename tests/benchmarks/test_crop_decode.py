@@ -1,5 +1,6 @@
 """pytest-benchmark: ImageNet's random resized crop, pipeline-only, on ImageNet-sized generated JPEGs (shorter side
-375, q90): fused crop-in-decode vs decode-then-crop vs the decode alone (`--benchmark-enable` to time)."""
+375, q90): fused crop-in-decode vs decode-then-crop, each with the resize antialiased (PIL's work, the default) and
+without (`--resize-antialias off`, what fast loaders do), vs the decode alone (`--benchmark-enable` to time)."""
 
 from __future__ import annotations
 
@@ -25,17 +26,25 @@ def imagenet_jpegs(tmp_path_factory: pytest.TempPathFactory) -> DataSet:
     return load_folder_tree(info, Path(root), kind="generated")
 
 
-@pytest.mark.parametrize("variant", ["fused", "plain", "decode-only"])
-def test_crop_decode(benchmark, imagenet_jpegs: DataSet, variant: str) -> None:
+VARIANTS = [("fused", "on"), ("plain", "on"), ("fused", "off"), ("plain", "off"), ("decode-only", None)]
+
+
+@pytest.mark.parametrize(
+    ("variant", "antialias"), VARIANTS, ids=[v if a is None else f"{v}-antialias-{a}" for v, a in VARIANTS]
+)
+def test_crop_decode(benchmark, imagenet_jpegs: DataSet, variant: str, antialias: str | None) -> None:
     workload = get_workload("imagenet-resnet50")
     config = InputConfig(image_size=(224, 224), channels=3, augment=workload.augment, batch_size=BATCH, seed=0)
     if variant == "decode-only":
         ds = decode_only_dataset(imagenet_jpegs, config)
     else:
-        ds = build_pipeline("tfdata", crop_decode=variant).train_data(imagenet_jpegs, config)
+        pipeline = build_pipeline("tfdata", crop_decode=variant, resize_antialias=antialias)
+        ds = pipeline.train_data(imagenet_jpegs, config)
     iterator = iter(ds)
     benchmark.group = "imagenet crop decode"
     images = benchmark.pedantic(gatecases.consume, args=(iterator, BATCHES), rounds=5, warmup_rounds=1, iterations=1)
     seconds = benchmark.stats.stats.median if benchmark.stats else None
-    benchmark.extra_info.update({"variant": variant, "images_per_sec": images / seconds if seconds else None})
+    benchmark.extra_info.update(
+        {"variant": variant, "resize_antialias": antialias, "images_per_sec": images / seconds if seconds else None}
+    )
     assert images == BATCH * BATCHES
