@@ -10,6 +10,7 @@ from imgcls.pipelines.base import (
     InputConfig,
     Pipeline,
     PipelineSpec,
+    baseline_for,
     build_pipeline,
     get_pipeline_spec,
     implied_pipeline,
@@ -41,6 +42,15 @@ for _spec in (
         IdgOptions(),
         "imgcls.pipelines.idg:IdgPipeline",
         random_crop=False,
+    ),
+    PipelineSpec(
+        "keras-layers",
+        BASELINE,
+        "image_dataset_from_directory + Keras preprocessing layers (resize 256, RandomCrop 224, RandomFlip): the "
+        "baseline where ImageDataGenerator cannot render the workload (ImageNet's crops)",
+        NoOptions(),
+        "imgcls.pipelines.keras_layers:KerasLayersPipeline",
+        crop_only=True,
     ),
     PipelineSpec(
         "tfdata-naive",
@@ -125,6 +135,7 @@ __all__ = [
     "InputConfig",
     "Pipeline",
     "PipelineSpec",
+    "baseline_for",
     "build_pipeline",
     "get_pipeline_spec",
     "implied_pipeline",

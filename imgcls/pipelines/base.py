@@ -5,7 +5,8 @@ A pipeline turns (data set, input config) into something `model.fit` accepts. A 
 The implementation module is imported only when a pipeline is built, so listing, validating and labelling
 pipelines (the CLI, a sweep's parent process, the reports) never imports TensorFlow or Keras.
 
-Roles are what the reports ask for, never names: the `baseline` every row is compared with (ImageDataGenerator),
+Roles are what the reports ask for, never names: the `baseline` every row is compared with (one per workload:
+`baseline_for` -- ImageDataGenerator, or where it cannot render the workload's crops the Keras preprocessing layers),
 the `ceiling` (the model fed for free), and `candidate`s (the pipelines under test). A candidate's `tuning` says
 which preset the tool recommends (`tuned`: the knob analysis reads its one-knob ablations) and which is the
 first-port strawman (`naive`); the CI gate compares by these words too.
@@ -110,7 +111,10 @@ class PipelineSpec:
             analysis reads) or `naive` (what a first port looks like); None otherwise.
         implied_by: An option only this pipeline has and cannot run without (`pipeline_fn` for `user`): setting it
             selects the pipeline when none is named, and leaving it unset is an error.
-        random_crop: The pipeline can render a random resized crop spec (ImageDataGenerator has no such argument).
+        random_crop: The pipeline renders ImageNet's crops: a random resized crop in training, the centre crop at
+            evaluation (`imagenet_crops`); ImageDataGenerator has an argument for neither.
+        crop_only: The pipeline renders *only* specs with ImageNet's crops, in a recipe of its own (`keras-layers`):
+            it is listed for such a spec and left out of every other (and of the spec-less listings).
         own_data: The pipeline brings its own data and work (the user's function): it neither reads the run's
             `DataSet` nor renders the workload's `AugmentSpec`, so the same-work contract does not apply to it.
         record_formats: The record shard formats (`bench prepare --format`) it reads besides arrays and files.
@@ -128,6 +132,7 @@ class PipelineSpec:
     implied_by: str | None = None
     own_data: bool = False
     random_crop: bool = True
+    crop_only: bool = False
     record_formats: tuple[str, ...] = ()
     requires: tuple[tuple[str, str], ...] = ()
 
@@ -136,6 +141,13 @@ class PipelineSpec:
             raise ValueError(f"pipeline {self.name!r}: role must be one of {', '.join(ROLES)}, got {self.role!r}")
         if self.tuning not in (None, TUNED, NAIVE):
             raise ValueError(f"pipeline {self.name!r}: tuning must be {TUNED!r}, {NAIVE!r} or None")
+        if self.crop_only and not self.random_crop:
+            raise ValueError(f"pipeline {self.name!r}: crop_only needs random_crop")
+
+    def renders(self, spec: AugmentSpec | None = None) -> bool:
+        """Whether it can render `spec` (None: the general case, any spec without ImageNet's crops)."""
+        crops = spec is not None and imagenet_crops(spec)
+        return (self.random_crop or not crops) and (crops or not self.crop_only)
 
     @property
     def tuned(self) -> bool:
@@ -191,6 +203,12 @@ class PipelineSpec:
         return knobs_of(self.preset)
 
 
+def imagenet_crops(spec: AugmentSpec) -> bool:
+    """ImageNet's crop work: a random resized crop in training, or the centre crop of evaluation (which
+    `--augment none` keeps)."""
+    return spec.has_crop or spec.eval_center_crop is not None
+
+
 _PIPELINES: Registry[PipelineSpec] = Registry("pipeline")
 
 
@@ -213,10 +231,9 @@ def pipeline_specs() -> list[PipelineSpec]:
 
 def workload_pipelines(spec: AugmentSpec | None = None) -> list[str]:
     """The pipelines that render the workload's data and spec (every one but those that bring their own); given a
-    spec, those that can render it."""
-    return [
-        p.name for p in _PIPELINES.values() if not p.own_data and (spec is None or p.random_crop or not spec.has_crop)
-    ]
+    spec, those that can render it; without one, those that render any spec without ImageNet's crops (a
+    `crop_only` pipeline is listed only beside a spec it renders)."""
+    return [p.name for p in _PIPELINES.values() if not p.own_data and p.renders(spec)]
 
 
 def record_readers(fmt: str) -> list[str]:
@@ -224,9 +241,25 @@ def record_readers(fmt: str) -> list[str]:
     return [p.name for p in _PIPELINES.values() if fmt in p.record_formats]
 
 
-def pipelines_with_role(role: str) -> list[str]:
-    """Names of the pipelines with this role, or with this tuning (`tuned`, `naive`)."""
-    return [spec.name for spec in _PIPELINES.values() if role in (spec.role, spec.tuning)]
+def pipelines_with_role(role: str, spec: AugmentSpec | None = None) -> list[str]:
+    """Names of the pipelines with this role, or with this tuning (`tuned`, `naive`), among those that render
+    `spec` (without one: those that render any spec without ImageNet's crops, as `workload_pipelines`)."""
+    return [p.name for p in _PIPELINES.values() if role in (p.role, p.tuning) and p.renders(spec)]
+
+
+def baseline_for(workload: Any) -> str:
+    """The one baseline pipeline that renders a workload (a `Workload`, or the `AugmentSpec` a run renders: its
+    `augment`, or `--augment none`'s): what its rows' `x baseline` divides by.
+
+    Raises:
+        LookupError: the registry declares no baseline, or more than one, for it (a declaration error).
+    """
+    spec = getattr(workload, "augment", workload)
+    names = pipelines_with_role(BASELINE, spec)
+    if len(names) != 1:
+        crops = "with" if imagenet_crops(spec) else "without"
+        raise LookupError(f"one baseline must render a spec {crops} ImageNet's crops; the registry declares {names}")
+    return names[0]
 
 
 def role_of(name: str) -> str | None:
