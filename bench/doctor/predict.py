@@ -3,25 +3,36 @@
 Pure arithmetic on measured rates (no TensorFlow), so it is unit-tested on a simulated clock. The model, stated
 once (Plumber-style, Kern et al. 2022: a stage's rate times its parallelism; the slowest stage bounds the pipeline):
 
-- **Pipeline work.** `W` = CPU-seconds of input work per image = 1 / (pipeline-only rate on one core). The growing
-  prefixes of the graph split `W` into stages: a stage's share is its prefix cost (1/rate of its prefix minus 1/rate
-  of the one before) over the sum of the prefix costs.
-- **Pipeline rate** at parallelism `p` on `C` cores: `eff * min(p, C) / W`, bounded by the slowest stage
-  (`min(p, C) / w_stage`). `eff` (at most 1) is calibrated on the run: the measured pipeline-only rate over the
-  model's rate at the parallelism in force -- so a prediction changes only what the fix changes.
+- **Pipeline work.** `W` = seconds of one thread's work per image = 1 / (pipeline-only rate on one core), but never
+  more than the all-core rate allows (a busy machine slows a point, never speeds it). The
+  growing prefixes of the graph split `W` into stages: a stage's work is its prefix cost (1/rate of its prefix minus
+  1/rate of the one before) times the threads it ran with when timed, over the sum of those.
+- **Where a stage runs** (`STAGE_PLACES`, by the stage's name): inside a parallel map it gets the map's threads `p`;
+  a source, a batch or a sequential map runs in one thread, and consecutive one-thread stages share that thread
+  (their work adds up); an interleave gets its own cycle. A stage the table does not know is taken to run in the map.
+- **Pipeline rate** = `eff * min(C / (b * sum w), P / sum w, min over groups of p_g / w_g)`: the cores `C` (of which
+  the work keeps a fraction `b` busy -- `b` < 1 for a stage that waits on I/O, a sleep or a lock; measured by the
+  probe, else 1), a private thread pool of `P` threads that every stage shares (none: no such bound), and each group
+  of stages at its own threads -- so a sequential batch slower than the map's per-thread share binds, where one
+  parallelism for every stage never could. `eff` (at most 1) is calibrated on the run: the measured pipeline-only
+  rate over the model's rate at the setting in force -- so a prediction changes only what the fix changes.
 - **Fixes** change the terms: a parallel map or a larger private pool raises `p`; a cache at decode removes the
   stages up to decode from every epoch after the first; `--augment-on device` removes the augment stage from the
   host (on an accelerator it is assumed free there; on a CPU-only machine its work joins the model's, on the same
   cores) and, where the pipeline delivered float32, the batch handed to the step shrinks to uint8 (a quarter of the
-  transfer: fed minus device ceiling); a larger `--steps-per-execution` removes the per-step dispatch measured by
-  the ceiling probe.
-- **End to end.** The model takes `t_m` = 1 / fed ceiling per image. With an accelerator the pipeline overlaps the
-  step when something buffers ahead (prefetch on, or a parallel map's own buffer): `t = max(t_m, t_p)`, else
-  `t_m + t_p`. On a CPU-only machine model and pipeline share the `C` cores: with overlap the rate is the least of
-  `1 / (t_m + a W_host / C)` (the work adds up, `a` of it not hidden behind the model's step, which a small model
-  does not spread over all cores), the pipeline's share of the cores (its `p` threads get `p / (p + C u)` of them,
-  `u = t_m r` being the fraction of the time the model's step holds all `C`: solved for the rate `r`) and the
-  pipeline alone; without overlap `t_m + t_p`.
+  transfer: fed minus device ceiling); vectorized augmentation scales the augment stage's work by what its probe
+  measured; another loader replaces the stage model by its own measured pipeline-only rate; a larger
+  `--steps-per-execution` (or a larger batch: fewer steps per image) removes the per-step dispatch measured by the
+  ceiling probe, the model's compute per image assumed unchanged; *planned* fixes (more cores, tf.data service
+  workers) put the pipeline on cores of its own -- `dedicated_cores` each, `replicas` copies -- that the model does
+  not share.
+- **End to end.** The model takes `t_m` = 1 / fed ceiling per image. With an accelerator (or a pipeline on cores of
+  its own) the pipeline overlaps the step when something buffers ahead (prefetch on, a parallel map's own buffer, a
+  loader's worker queue): `t = max(t_m, t_p)`, else `t_m + t_p`. On a CPU-only machine model and pipeline share the
+  `C` cores: with overlap the rate is the least of `1 / (t_m + a W_host / C)` (the work adds up, `a` of it not
+  hidden behind the model's step, which a small model does not spread over all cores), the pipeline's share of the
+  cores (its `p` threads get `p / (p + C u)` of them, `u = t_m r` being the fraction of the time the model's step
+  holds all `C`: solved for the rate `r`) and the pipeline alone; without overlap `t_m + t_p`.
 - **Calibration.** The model's e2e for the run as measured is compared with the measured e2e. A run slower than
   the model scales each prediction by the ratio (`kappa` < 1). A run faster than the model (CPU only) fits `a` in
   [0, 1] to it instead: the overlap it shows is the run's, and the fixes inherit it, no more; a run faster even at
@@ -37,6 +48,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE, as the option fields spell it
+MAP, SEQUENTIAL, INTERLEAVE, ASYNC = "map", "sequential", "interleave", "async"
+# Where a stage runs, by the name it is timed under: the built-in tf.data graphs' stages, and the kinds a user's
+# graph is named by where the user gave no name (`imgcls.pipelines.graph_stages`). `pipeline` is a loader timed
+# whole (its worker threads or processes are its map).
+STAGE_PLACES: dict[str, str] = {
+    "source": SEQUENTIAL,  # iterating (and shuffling) arrays hands the map one element at a time
+    "read": MAP,  # tf.io.read_file inside the map (an interleave when --interleave-cycle is set)
+    "decode": MAP,
+    "augment": MAP,
+    "pipeline": MAP,
+    "parallel_map": MAP,
+    "map": SEQUENTIAL,
+    "batch": SEQUENTIAL,
+    "padded_batch": SEQUENTIAL,
+    "shuffle": SEQUENTIAL,
+    "repeat": SEQUENTIAL,
+    "interleave": INTERLEAVE,
+    "parallel_interleave": INTERLEAVE,
+    "prefetch": ASYNC,  # a buffer, no work of its own: counted in the cores, never a bound
+}
+FUSED = {"decode": "read"}  # the built-in graph reads and decodes a file in one map call: one group of threads
+# Loaders timed whole, by the knob that sets their workers, and the smallest value that runs them in the background
+# (Keras's enqueuer: 1 is the training loop itself; torch and Grain: 0 is the training process).
+WORKER_KNOBS: dict[str, int] = {"workers": 2, "num_workers": 1, "worker_count": 1}
 
 
 @dataclass(frozen=True)
@@ -57,48 +92,71 @@ class Facts:
     probe_spe: int | None = None  # steps per execution of the dispatch probe
     probe_device_ceiling: float | None = None  # the device ceiling at `probe_spe`
     fed_input: str = ""  # dtype and shape of the batch the pipeline delivers (`float32[32, 160, 160, 3]`)
+    batch_size: int | None = None
+    busy: float | None = None  # of the CPU the pipeline alone could use, the share it kept busy (None: not probed)
+    probed: dict[str, float] = field(default_factory=dict)  # a fix's name -> its pipeline-only rate over the run's
 
 
 @dataclass(frozen=True)
 class Setting:
     """The terms of the model a fix can change."""
 
-    parallelism: float  # threads a pipeline stage can use
+    parallelism: float  # threads the pipeline's map can use (1: sequential)
     overlap: bool  # something buffers ahead of the model
     removed_stages: frozenset[str] = frozenset()  # stages no longer on the host (cached, or moved to the model)
     moved_to_model: frozenset[str] = frozenset()  # of them, the ones whose work joins the model's step
     steps_per_execution: int = 1
     transfer_scale: float = 1.0  # bytes per batch handed to the step, relative to the run's
+    pool: float | None = None  # a private thread pool every stage shares (None: tf.data's shared pool)
+    work_scale: dict[str, float] = field(default_factory=dict)  # a stage's work relative to the run's
+    replaced_rate: float | None = None  # another loader's measured pipeline-only rate: the stage model is replaced
+    batch_scale: float = 1.0  # batch size relative to the run's: per-step dispatch spread over more images
+    dedicated_cores: float | None = None  # planned: cores that serve the pipeline alone (the model keeps its own)
+    replicas: int = 1  # planned: copies of the pipeline, each on `dedicated_cores` (tf.data service workers)
+
+
+def worker_knob(options: dict[str, Any]) -> str | None:
+    """The knob that sets a whole-loader pipeline's workers (None: a tf.data graph, whose map has the threads)."""
+    if "map_parallel" in options:
+        return None
+    return next((name for name in WORKER_KNOBS if name in options), None)
 
 
 def parallelism(options: dict[str, Any], cores: int) -> float:
-    """Threads the pipeline's maps may use under `options`: 1 for a sequential map, else the map's parallel calls
-    (all cores for autotune), capped by a private thread pool and by the cores."""
-    if "map_parallel" not in options and "workers" in options:  # ImageDataGenerator: batches by worker threads
-        return float(min(cores, max(1, int(options["workers"]))))
+    """Threads the pipeline's map may use under `options`: 1 for a sequential map; else its parallel calls, autotune
+    being as many as tf.data's runner has threads -- a private pool's size, else the cores; explicit calls are capped
+    by those too. A loader timed whole: its workers, capped by the cores."""
+    knob = worker_knob(options)
+    if knob is not None:
+        return float(min(cores, max(1, int(options[knob]))))
     calls = options.get("map_parallel", AUTOTUNE)
-    threads = 1 if calls is None else (cores if calls == AUTOTUNE else max(1, int(calls)))
     pool = options.get("private_threadpool")
-    if pool is not None:
-        threads = min(threads, max(1, int(pool)))
-    return float(min(threads, cores))
+    cap = max(1, int(pool)) if pool is not None else cores
+    if calls is None:
+        return 1.0
+    return float(cap if calls == AUTOTUNE else min(max(1, int(calls)), cap))
 
 
 def overlaps(options: dict[str, Any]) -> bool:
-    """Whether anything buffers ahead of the model: a prefetch, or a parallel map's own output buffer."""
+    """Whether anything buffers ahead of the model: a prefetch, a parallel map's own output buffer, or a loader's
+    workers running in the background (`WORKER_KNOBS`)."""
+    knob = worker_knob(options)
+    if knob is not None:
+        return int(options[knob]) >= WORKER_KNOBS[knob]
     if "map_parallel" not in options:
-        return True  # other loaders (ImageDataGenerator's enqueuer, ...) keep a queue
+        return True  # a loader without such knobs (a user's own iterator): assumed to keep a queue
     return options.get("prefetch") is not None or options.get("map_parallel") is not None
 
 
 def current_setting(facts: Facts) -> Setting:
-    removed = frozenset({"augment"}) if facts.augment_on == "device" else frozenset()
+    """The run as measured. Every timed stage is host work, even with `--augment-on device` (the graph's `augment`
+    stage then only casts and preprocesses: what it costs is what the host still does)."""
+    pool = facts.options.get("private_threadpool")
     return Setting(
         parallelism(facts.options, facts.cores),
         overlaps(facts.options),
         steps_per_execution=facts.steps_per_execution,
-        removed_stages=removed,
-        moved_to_model=removed,
+        pool=float(pool) if pool is not None else None,
     )
 
 
@@ -112,20 +170,62 @@ def stage_costs(stage_rates: dict[str, float]) -> dict[str, float]:
     return costs
 
 
-def stage_shares(stage_rates: dict[str, float]) -> dict[str, float]:
+def stage_place(name: str, options: dict[str, Any]) -> str:
+    base = name.split("#", 1)[0]
+    if base == "read" and options.get("interleave_cycle") is not None:
+        return INTERLEAVE
+    return STAGE_PLACES.get(base, MAP)
+
+
+def _stage_threads(name: str, options: dict[str, Any], map_threads: float, pool: float | None) -> float:
+    place = stage_place(name, options)
+    if place == SEQUENTIAL:
+        return 1.0
+    if place == INTERLEAVE:
+        cycle = options.get("interleave_cycle") or 1
+        calls = options.get("interleave_parallel", AUTOTUNE)
+        threads = float(cycle if calls in (None, AUTOTUNE) else min(cycle, calls))
+        return min(threads, pool) if pool else threads
+    return map_threads
+
+
+def stage_shares(stage_rates: dict[str, float], options: dict[str, Any] | None = None, cores: int = 1) -> dict:
+    """Each stage's share of the pipeline's work: its prefix cost times the threads it was timed with (a stage in a
+    map of `p` threads adds `w / p` to its prefix), normalised."""
+    options = options or {}
+    threads = parallelism(options, cores)
+    pool = options.get("private_threadpool")
     costs = stage_costs(stage_rates)
-    total = sum(costs.values())
-    return {name: cost / total for name, cost in costs.items()} if total > 0 else {}
+    work = {name: cost * _stage_threads(name, options, threads, pool) for name, cost in costs.items()}
+    total = sum(work.values())
+    return {name: w / total for name, w in work.items()} if total > 0 else {}
+
+
+def stage_groups(names: list[str], options: dict[str, Any], map_threads: float, pool: float | None) -> list[tuple]:
+    """`(stages, threads)` in graph order: a parallel map's stages (one map call, `FUSED`) share its threads; one-
+    thread stages next to each other run in one thread, one after another; a buffer (`ASYNC`) is no group."""
+    groups: list[tuple[list[str], float]] = []
+    for name in names:
+        if stage_place(name, options) == ASYNC:
+            continue
+        threads = _stage_threads(name, options, map_threads, pool)
+        if groups:
+            last, last_threads = groups[-1]
+            fused = FUSED.get(name.split("#", 1)[0]) == last[-1] and threads == last_threads
+            if fused or (threads <= 1 and last_threads <= 1):
+                last.append(name)
+                continue
+        groups.append(([name], threads))
+    return groups
 
 
 def work_per_image(facts: Facts) -> float:
-    """`W`: CPU-seconds of pipeline work per image: from the one-core rate, but never more than the all-core rate
-    allows (no pipeline scales beyond linear; a one-core point slowed by a busy machine must not say so); without a
-    one-core point, from the rate at the parallelism in force, assumed linear."""
-    linear = parallelism(facts.options, facts.cores) / facts.pipeline_only
-    if facts.one_core_pipeline:
-        return min(1.0 / facts.one_core_pipeline, facts.cores / facts.pipeline_only)
-    return linear
+    """`W`: seconds of one thread's pipeline work per image: from the one-core rate, but never more than the all-core
+    rate allows at the parallelism in force or the cores, whichever is more (no pipeline scales beyond linear; a
+    one-core point slowed by a busy machine must not say so); without a one-core point, from the all-core rate."""
+    threads = parallelism(facts.options, facts.cores)
+    linear = max(threads, facts.cores) / facts.pipeline_only
+    return min(1.0 / facts.one_core_pipeline, linear) if facts.one_core_pipeline else linear
 
 
 def _stages_up_to(stage_rates: dict[str, float], last: str) -> frozenset[str]:
@@ -139,7 +239,8 @@ class Model:
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
         self.work = work_per_image(facts)
-        self.shares = stage_shares(facts.stage_rates) or {"pipeline": 1.0}
+        self.shares = stage_shares(facts.stage_rates, facts.options, facts.cores) or {"pipeline": 1.0}
+        self.busy = min(1.0, facts.busy) if facts.busy else 1.0
         now = current_setting(facts)
         model_rate = self._pipeline_rate(now, efficiency=1.0)
         self.efficiency = min(1.0, facts.pipeline_only / model_rate) if model_rate > 0 else 1.0
@@ -156,37 +257,56 @@ class Model:
             raw = self._raw_e2e(now)
         self.kappa = min(1.0, facts.e2e / raw)
 
+    def _stage_work(self, setting: Setting) -> dict[str, float]:
+        return {
+            name: self.work * share * setting.work_scale.get(name, 1.0)
+            for name, share in self.shares.items()
+            if name not in setting.removed_stages
+        }
+
     def _host_work(self, setting: Setting) -> float:
-        kept = sum(share for name, share in self.shares.items() if name not in setting.removed_stages)
-        return self.work * kept
+        """CPU-seconds per image the host pipeline spends (its busy share of the threads' time)."""
+        if setting.replaced_rate:
+            return self.busy * setting.parallelism / setting.replaced_rate
+        return self.busy * sum(self._stage_work(setting).values())
 
     def _pipeline_rate(self, setting: Setting, efficiency: float | None = None) -> float:
+        if setting.replaced_rate:  # measured: no efficiency to apply
+            return setting.replaced_rate * setting.replicas
         eff = self.efficiency if efficiency is None else efficiency
-        threads = min(setting.parallelism, self.facts.cores)
-        host = self._host_work(setting)
-        if host <= 0:
+        work = self._stage_work(setting)
+        total = sum(work.values())
+        if total <= 0:
             return math.inf
-        slowest = max(
-            (self.work * share for name, share in self.shares.items() if name not in setting.removed_stages),
-            default=0.0,
-        )
-        return eff * min(threads / host, threads / slowest if slowest > 0 else math.inf)
+        cores = setting.dedicated_cores or self.facts.cores
+        bounds = [cores / (self.busy * total)]
+        if setting.pool:
+            bounds.append(setting.pool / total)
+        for stages, threads in stage_groups(list(work), self.facts.options, setting.parallelism, setting.pool):
+            group = sum(work[name] for name in stages)
+            if group > 0:
+                bounds.append(threads / group)
+        return eff * min(bounds) * setting.replicas
 
     def pipeline_rate(self, setting: Setting) -> float:
         """Predicted pipeline-only images/s under `setting`."""
         return self._pipeline_rate(setting)
 
+    def _dispatch_saved(self, setting: Setting) -> float:
+        """Seconds per image of per-call dispatch that `setting` saves over the run: `d (1/s0 - 1/(s k))` for `s`
+        steps per execution and a batch `k` times the run's."""
+        facts = self.facts
+        after = setting.steps_per_execution * setting.batch_scale
+        return per_step_dispatch(facts) * (1.0 / facts.steps_per_execution - 1.0 / after)
+
     def _model_time(self, setting: Setting) -> float:
         facts = self.facts
         # Per-step dispatch d, per image of a batch: t(spe) = t_compute + d / spe, fitted to the two measured spe.
-        s0, s = facts.steps_per_execution, setting.steps_per_execution
         handing = max(0.0, 1.0 / facts.fed_ceiling - 1.0 / facts.device_ceiling)  # adapter + copy, per image
-        t_model = 1.0 / facts.device_ceiling + handing * setting.transfer_scale
-        t_model -= per_step_dispatch(facts) * (1.0 / s0 - 1.0 / s)
+        t_model = 1.0 / facts.device_ceiling + handing * setting.transfer_scale - self._dispatch_saved(setting)
         moved = sum(self.shares.get(name, 0.0) for name in setting.moved_to_model)
-        already = sum(self.shares.get(name, 0.0) for name in current_setting(facts).moved_to_model)
         if not facts.accelerator:  # the device is the host: moved work still costs its CPU time, batched
-            t_model += self.work * (moved - already) / facts.cores
+            t_model += self.work * moved / facts.cores
         return t_model
 
     def _raw_e2e(self, setting: Setting) -> float:
@@ -194,33 +314,32 @@ class Model:
         t_pipe = 1.0 / self._pipeline_rate(setting)
         if not setting.overlap:
             return 1.0 / (t_model + t_pipe)
-        if self.facts.accelerator:
+        if self.facts.accelerator or setting.dedicated_cores:
             return 1.0 / max(t_model, t_pipe)
         # One CPU for both: the host work not hidden behind the model's step adds to it, and while the model's step
-        # holds all C cores the pipeline's p threads get their share of them.
+        # holds all C cores the pipeline's p threads get their share of them -- the threads that have work: no more
+        # than its rate alone times its CPU work per image (a map wider than a sequential stage lets through idles).
         cores, host = self.facts.cores, self._host_work(setting)
-        threads = min(setting.parallelism, cores)
+        threads = max(1.0, min(setting.parallelism, cores, host / t_pipe))
         serial = 1.0 / (t_model + self.hidden * host / cores)
-        return min(serial, self._shared_rate(t_model, host, threads), 1.0 / t_pipe)
+        return min(serial, self._shared_rate(t_model, 1.0 / t_pipe, threads), 1.0 / t_pipe)
 
-    def _shared_rate(self, t_model: float, host: float, threads: float) -> float:
+    def _shared_rate(self, t_model: float, alone: float, threads: float) -> float:
         """The rate `r` at which the pipeline's `p` threads, holding `p / (p + C u)` of the `C` cores while the model's
-        step runs a fraction `u = t_m r` of the time, deliver `r`: the root of `C t_m r^2 + p r - eff p C / W = 0`."""
-        if host <= 0:
+        step runs a fraction `u = t_m r` of the time, deliver `r`, `R` being its rate alone: the root of
+        `C t_m r^2 + p r - C R = 0`."""
+        if not math.isfinite(alone):
             return math.inf
         cores = self.facts.cores
-        alone = self.efficiency * threads * cores / host  # K: its rate with the cores to itself, times C / p
         quad = cores * t_model
         if quad <= 0:
-            return alone / threads
-        return (-threads + math.sqrt(threads * threads + 4.0 * quad * alone)) / (2.0 * quad)
+            return cores * alone / threads
+        return (-threads + math.sqrt(threads * threads + 4.0 * quad * cores * alone)) / (2.0 * quad)
 
     def e2e(self, setting: Setting) -> float:
         """Predicted end-to-end images/s under `setting`: the model, calibrated, capped at the device ceiling
-        (at the setting's steps per execution)."""
-        facts = self.facts
-        saved = per_step_dispatch(facts) * (1.0 / facts.steps_per_execution - 1.0 / setting.steps_per_execution)
-        cap = 1.0 / (1.0 / facts.device_ceiling - saved)
+        (less the dispatch the setting saves)."""
+        cap = 1.0 / (1.0 / self.facts.device_ceiling - self._dispatch_saved(setting))
         return min(cap, self.kappa * self._raw_e2e(setting))
 
 
@@ -252,8 +371,29 @@ def removed_by_cache(stage_rates: dict[str, float]) -> frozenset[str]:
     return frozenset()
 
 
+def scaled_stage(facts: Facts, stage: str, ratio: float) -> dict[str, float]:
+    """The work scale of `stage` that makes the whole pipeline's work `1 / ratio` of the run's (a probe measured the
+    pipeline `ratio` times as fast with the stage changed): `{stage: s}`, `s` never below 0; a loader timed whole
+    scales its one stage."""
+    shares = stage_shares(facts.stage_rates, facts.options, facts.cores)
+    if ratio <= 0:
+        return {}
+    if not shares:
+        return {"pipeline": 1.0 / ratio}
+    share = shares.get(stage, 0.0)
+    return {stage: max(0.0, 1.0 - (1.0 - 1.0 / ratio) / share)} if share > 0 else {}
+
+
 def cores_to_feed(accelerators: int, device_ceiling: float, per_core_rate: float) -> int:
     """Host cores that keep `accelerators` busy at the device ceiling, at the measured per-core pipeline rate."""
     if per_core_rate <= 0:
         raise ValueError(f"per-core rate must be positive, got {per_core_rate}")
     return math.ceil(accelerators * device_ceiling / per_core_rate)
+
+
+def workers_to_feed(accelerators: int, device_ceiling: float, per_core_rate: float, cores_per_worker: int) -> int:
+    """tf.data service workers that keep `accelerators` busy at the device ceiling, each worker delivering the
+    measured per-core rate times its cores (assumed linear, as `cores_to_feed` does)."""
+    if cores_per_worker < 1:
+        raise ValueError(f"a worker needs at least one core, got {cores_per_worker}")
+    return math.ceil(accelerators * device_ceiling / (per_core_rate * cores_per_worker))

@@ -19,7 +19,9 @@ from bench.doctor.predict import (
     per_step_dispatch,
     removed_by_cache,
     stage_costs,
+    stage_groups,
     with_changes,
+    work_per_image,
 )
 
 BATCH, BATCHES = 32, 400
@@ -103,7 +105,8 @@ def test_a_private_pool_of_one_caps_the_parallel_map_and_removing_it_frees_the_c
     options = {"map_parallel": AUTOTUNE, "prefetch": AUTOTUNE, "private_threadpool": 1}
     facts = SIM.facts(options, 1)
     assert parallelism(options, 4) == 1
-    predicted = Model(facts).e2e(with_changes(current_setting(facts), parallelism=4.0))
+    assert Model(facts).e2e(with_changes(current_setting(facts), parallelism=4.0)) < facts.e2e * 1.03  # pool binds
+    predicted = Model(facts).e2e(with_changes(current_setting(facts), parallelism=4.0, pool=None))
     assert predicted == pytest.approx(SIM.e2e(4, True), rel=0.03)
 
 
@@ -174,3 +177,141 @@ def test_a_cpu_run_faster_than_the_serial_sum_fits_its_overlap_and_a_dispatch_fi
     assert model.e2e(current_setting(facts)) == pytest.approx(facts.e2e, rel=1e-3)
     at_eight = model.e2e(with_changes(current_setting(facts), steps_per_execution=8))
     assert facts.e2e * 1.10 < at_eight <= facts.probe_device_ceiling
+
+
+# ---- per-stage Plumber: each group of stages at its own threads --------------------------------------------------
+N_IMAGES = 4000
+
+
+@dataclass(frozen=True)
+class Tandem:
+    """Stages `(name, CPU-seconds per image, "map" | "seq")` in graph order, run image by image on a discrete clock: a
+    map stage has the map's threads, a `seq` stage one thread, and one-thread stages next to each other share that
+    thread (tf.data runs a sequential chain in the thread that pulls from it). Each image enters a group when it left
+    the one before and a thread of the group is free; cores are plenty (none waits for a CPU)."""
+
+    stages: tuple[tuple[str, float, str], ...]
+    t_model: float
+    cores: int = 16
+
+    def _groups(self, map_threads: int, removed: frozenset) -> list[tuple[float, int]]:
+        groups: list[list] = []
+        for name, cost, kind in self.stages:
+            if name in removed:
+                continue
+            threads = map_threads if kind == "map" else 1
+            if groups and threads == 1 and groups[-1][1] == 1:
+                groups[-1][0] += cost
+            else:
+                groups.append([cost, threads])
+        return [(cost, threads) for cost, threads in groups]
+
+    def _finish_times(self, map_threads: int, removed: frozenset, upto: int | None = None) -> list[float]:
+        kept = tuple(s for s in self.stages[:upto] if s[0] not in removed)
+        groups = Tandem(kept, self.t_model, self.cores)._groups(map_threads, frozenset())
+        free = [[0.0] * threads for _, threads in groups]
+        done = []
+        for _ in range(N_IMAGES):
+            ready = 0.0
+            for (cost, _), workers in zip(groups, free, strict=True):
+                i = min(range(len(workers)), key=workers.__getitem__)
+                ready = max(ready, workers[i]) + cost
+                workers[i] = ready
+            done.append(ready)
+        return done
+
+    def pipeline_rate(self, map_threads: int, removed: frozenset = frozenset(), upto: int | None = None) -> float:
+        done = self._finish_times(map_threads, removed, upto)
+        quarter = N_IMAGES // 4  # steady state: the start-up transient left out
+        return (N_IMAGES - quarter) / (done[-1] - done[quarter - 1])
+
+    def e2e(self, map_threads: int, overlap: bool, removed: frozenset = frozenset()) -> float:
+        if not overlap:  # the model asks, the pipeline then makes the image: the two add up
+            return 1.0 / (1.0 / self.pipeline_rate(map_threads, removed) + self.t_model)
+        return min(self.pipeline_rate(map_threads, removed), 1.0 / self.t_model)  # a buffer ahead: the slower bounds
+
+    def sequential_facts(self) -> Facts:
+        """The doctor's view of the run with a sequential map and no prefetch."""
+        rates = {name: self.pipeline_rate(1, upto=i + 1) for i, (name, _, _) in enumerate(self.stages)}
+        return Facts(
+            cores=self.cores,
+            accelerator=True,
+            e2e=self.e2e(1, overlap=False),
+            device_ceiling=1 / self.t_model,
+            fed_ceiling=1 / self.t_model,
+            pipeline_only=self.pipeline_rate(1),
+            one_core_pipeline=self.pipeline_rate(1),
+            stage_rates=rates,
+            options={"map_parallel": None, "prefetch": None},
+        )
+
+
+# A sequential batch (0.8 ms/img) slower than an 8-thread map's per-thread share of the whole work (3.7 / 8 ms/img).
+BATCH_BINDS = Tandem(
+    (("source", 0.0001, "seq"), ("decode", 0.0012, "map"), ("augment", 0.0016, "map"), ("batch", 0.0008, "seq")),
+    t_model=1 / 5000,
+)
+
+
+def test_a_sequential_stage_slower_than_the_maps_per_thread_share_bounds_the_parallel_pipeline() -> None:
+    facts = BATCH_BINDS.sequential_facts()
+    model = Model(facts)
+    assert model.e2e(current_setting(facts)) == pytest.approx(facts.e2e, rel=1e-6)
+    parallel = with_changes(current_setting(facts), parallelism=8.0, overlap=True)
+    simulated = BATCH_BINDS.e2e(8, overlap=True)
+    assert simulated == pytest.approx(1 / 0.0008, rel=0.01)  # the batch's one thread is the bound
+    assert model.pipeline_rate(parallel) == pytest.approx(BATCH_BINDS.pipeline_rate(8), rel=0.03)
+    assert model.e2e(parallel) == pytest.approx(simulated, rel=0.03)  # one shared parallelism said 8 / 3.7 ms: +73%
+
+
+# The augment map binds at 8 threads (8 / 1.6 ms = 5,000 img/s); decode (8 / 1.2 ms) and the batch (1 / 0.15 ms)
+# next at 6,667.
+AUGMENT_BINDS = Tandem(
+    (("source", 0.0001, "seq"), ("decode", 0.0012, "map"), ("augment", 0.0016, "map"), ("batch", 0.00015, "seq")),
+    t_model=1 / 8000,
+)
+
+
+def test_with_stages_at_their_own_threads_a_cache_before_the_bound_gains_nothing_and_moving_the_bound_does() -> None:
+    facts = AUGMENT_BINDS.sequential_facts()
+    model = Model(facts)
+    parallel = with_changes(current_setting(facts), parallelism=8.0, overlap=True)
+    cached = removed_by_cache(facts.stage_rates)
+    assert cached == {"source", "decode"}
+    with_cache = with_changes(parallel, removed_stages=cached)
+    moved = frozenset({"augment"})
+    on_device = with_changes(parallel, removed_stages=moved, moved_to_model=moved)
+    assert model.e2e(parallel) == pytest.approx(AUGMENT_BINDS.e2e(8, True), rel=0.03)
+    assert model.e2e(with_cache) == pytest.approx(AUGMENT_BINDS.e2e(8, True, cached), rel=0.03)
+    assert model.e2e(with_cache) == pytest.approx(model.e2e(parallel), rel=0.03)  # augment still binds
+    assert model.e2e(on_device) == pytest.approx(AUGMENT_BINDS.e2e(8, True, moved), rel=0.03)
+    assert model.e2e(on_device) > 1.25 * model.e2e(parallel)  # the bound left the host
+
+
+def test_stage_groups_follow_where_each_stage_runs() -> None:
+    names = ["source", "read", "decode", "augment", "batch", "prefetch"]
+    assert stage_groups(names, {"map_parallel": -1}, 4.0, None) == [
+        (["source"], 1.0), (["read", "decode"], 4.0), (["augment"], 4.0), (["batch"], 1.0),
+    ]  # fmt: skip
+    assert stage_groups(names, {"map_parallel": None}, 1.0, None) == [(names[:-1], 1.0)]  # one thread runs them all
+    interleaved = stage_groups(["read", "decode"], {"interleave_cycle": 2, "interleave_parallel": -1}, 4.0, None)
+    assert interleaved == [(["read"], 2.0), (["decode"], 4.0)]  # an interleave at its own cycle
+    assert stage_groups(["parse", "map", "batch"], {}, 4.0, None) == [(["parse"], 4.0), (["map", "batch"], 1.0)]
+
+
+def test_the_work_per_image_is_the_one_core_points_unless_the_all_core_rate_allows_less() -> None:
+    facts = Facts(
+        cores=2, accelerator=True, e2e=1.0, device_ceiling=1.0, fed_ceiling=1.0, pipeline_only=400.0,
+        one_core_pipeline=100.0, options={"map_parallel": AUTOTUNE},
+    )  # fmt: skip
+    assert work_per_image(facts) == pytest.approx(2 / 400.0)  # a one-core point slowed by a busy machine
+    quiet = Facts(**{**facts.__dict__, "one_core_pipeline": 250.0})
+    assert work_per_image(quiet) == pytest.approx(1 / 250.0)
+
+
+def test_on_a_shared_cpu_a_map_wider_than_the_sequential_stage_lets_through_costs_the_model_nothing() -> None:
+    facts = Facts(**{**BATCH_BINDS.sequential_facts().__dict__, "accelerator": False})
+    model = Model(facts)
+    at = {p: model.e2e(with_changes(current_setting(facts), parallelism=p, overlap=True)) for p in (4.0, 8.0, 16.0)}
+    assert at[4.0] > facts.e2e * 1.5  # the map was the bound
+    assert at[16.0] == pytest.approx(at[8.0], rel=0.01)  # the batch's one thread binds: the extra threads idle
