@@ -178,7 +178,8 @@ class UserOptions:
         None,
         _function_reference,
         "your pipeline: package.module:function returning what model.fit takes (a tf.data.Dataset, a "
-        "keras.utils.PyDataset, a generator of (x, y), a torch DataLoader); implies --pipeline user",
+        "keras.utils.PyDataset, a generator of (x, y), a torch DataLoader, a Grain MapDataset or IterDataset); "
+        "implies --pipeline user",
         metavar="MODULE:FN",
     )
 

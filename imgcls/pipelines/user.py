@@ -2,8 +2,9 @@
 
 `--pipeline-fn package.module:function` names a function that returns anything `model.fit` takes -- a
 `tf.data.Dataset`, a `keras.utils.PyDataset`, a generator (or other iterator) of `(x, y)` batches, a torch
-`DataLoader` -- taking `batch_size` and `seed` if its signature names them. It is called afresh each time the run
-asks for data (pipeline-only timing, stage prefixes, training), so a generator is never consumed twice.
+`DataLoader`, a Grain `MapDataset` or `IterDataset` (Keras's `GrainDatasetAdapter` takes both) -- taking
+`batch_size` and `seed` if its signature names them. It is called afresh each time the run asks for data
+(pipeline-only timing, stage prefixes, training), so a generator is never consumed twice.
 
 The function brings its own data and work: the run's `DataSet` (the workload's) feeds only the ceiling, which is
 why the first batch must have the shape the workload's model takes (`check_feeds`, before any timing). A
@@ -27,16 +28,22 @@ from imgcls.pipelines.graph_stages import NotStaged, stage_prefixes
 from imgcls.pipelines.options import UserOptions
 from imgcls.user_code import UserCodeError, call_with_known, import_callable
 
-ACCEPTED = "a tf.data.Dataset, a keras.utils.PyDataset, a generator of (x, y) or a torch DataLoader"
+ACCEPTED = (
+    "a tf.data.Dataset, a keras.utils.PyDataset, a generator of (x, y), a torch DataLoader or a Grain MapDataset "
+    "or IterDataset"
+)
 
 
 def _accepted_types() -> tuple[type, ...]:
-    """What `model.fit` takes, as the libraries' own classes; torch's only when the user's code imported torch
-    (a DataLoader cannot exist otherwise, and importing torch here would cost seconds)."""
+    """What `model.fit` takes, as the libraries' own classes; torch's and Grain's only when the user's code
+    imported them (their objects cannot exist otherwise, and importing torch here would cost seconds)."""
     types: list[type] = [tf.data.Dataset, keras.utils.PyDataset, Iterator]
     torch = sys.modules.get("torch")
     if torch is not None:
         types.append(torch.utils.data.DataLoader)
+    grain = sys.modules.get("grain")
+    if grain is not None:
+        types += [grain.MapDataset, grain.IterDataset]
     return tuple(types)
 
 

@@ -3,6 +3,7 @@ is staged by walking its own transformations."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -33,6 +34,35 @@ def test_each_accepted_return_type_trains_a_few_steps(fn: str) -> None:
     record = _run(fn)
     assert record.train_images_per_sec > 0 and record.pipeline_images_per_sec > 0
     assert len(record.step_sec) == 4 and record.ceiling_images_per_sec > 0
+
+
+GRAIN_FNS = "tests.imgcls.pipelines.grain_fns"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fn", ["map_dataset", "iter_dataset"])
+def test_a_grain_dataset_trains_a_few_steps(fn: str) -> None:
+    pytest.importorskip("grain", reason="grain is not installed: no Grain dataset to test")
+    config = tiny_config("cifar10", "user", pipeline_options={"pipeline_fn": f"{GRAIN_FNS}:{fn}"}, stage_batches=2)
+    record = execute(config, RunRecord(), data=tiny_arrays("cifar10", n_train=64, n_test=16))
+    assert record.train_images_per_sec > 0 and record.pipeline_images_per_sec > 0
+    assert len(record.step_sec) == 4 and record.ceiling_images_per_sec > 0
+    assert record.stage_note.startswith("not staged: a ") and record.stage_note.endswith(", not a tf.data graph")
+
+
+@pytest.mark.parametrize("fn", ["map_dataset", "iter_dataset"])
+def test_a_grain_dataset_is_accepted_and_its_first_batch_checked(fn: str) -> None:
+    grain = pytest.importorskip("grain", reason="grain is not installed: no Grain dataset to test")
+    import keras
+
+    pipeline = build_pipeline("user", pipeline_fn=f"{GRAIN_FNS}:{fn}")
+    made = pipeline.train_data(None, _config())
+    assert isinstance(made, grain.MapDataset if fn == "map_dataset" else grain.IterDataset)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    pipeline.check_feeds(model, None, _config())  # the first batch: x (8, 32, 32, 3), y (8,)
+    larger = dataclasses.replace(_config(), image_size=(64, 64))
+    with pytest.raises(UserCodeError, match=re.escape(f"{GRAIN_FNS}:{fn} yields x (8, 32, 32, 3); the run's")):
+        pipeline.check_feeds(model, None, larger)  # batches the workload does not feed: one line
 
 
 @pytest.mark.parametrize(
