@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bench.doctor.diagnose import (
-    DISPATCH_BOUND,
-    INPUT_BOUND,
-    MODEL_BOUND,
-    TRANSFER_BOUND,
-    Context,
-    diagnose,
-)
+from bench.doctor.diagnose import MODEL_BOUND, diagnose
 from bench.doctor.predict import AUTOTUNE, Facts
+from bench.doctor.rules import DISPATCH_BOUND, INPUT_BOUND, TRANSFER_BOUND, Context
 
 TFDATA_KNOBS = frozenset({"map_parallel", "prefetch", "private_threadpool", "cache", "vectorize"})
 STAGES = {"read": 20_000.0, "decode": 2_000.0, "augment": 800.0}  # prefix rates: augment the slowest
@@ -78,7 +72,7 @@ def test_a_decode_cache_is_proposed_only_when_it_fits_in_free_ram() -> None:
 
 
 def test_every_fix_carries_a_line_for_the_users_own_code() -> None:
-    from bench.doctor.diagnose import RULES
+    from bench.doctor.rules import RULES
 
     assert all(rule.code and rule.addresses for rule in RULES)
     assert len({rule.name for rule in RULES}) == len(RULES)
