@@ -84,7 +84,9 @@ class RunRecord:
     # pipeline alone
     pipeline_images_per_sec: float | None = None
     pipeline_first_batch_sec: float | None = None
-    pipeline_batches: int | None = None
+    pipeline_batches: int | None = None  # asked for, the first included: the least timed
+    pipeline_window_sec: float | None = None  # the seconds the rate is measured over (at least MIN_WINDOW_SEC)
+    pipeline_window_batches: int | None = None  # the batches in that window (after the first)
     stage_images_per_sec: dict[str, float] = field(default_factory=dict)  # tf.data prefixes, in graph order
     slowest_stage: str | None = None
     stage_note: str | None = None  # why no stage was timed (`not staged: ...`, a user pipeline that is no graph)

@@ -14,6 +14,7 @@ from bench.config import RunConfig, config_key
 from bench.environment import environment
 from bench.records import RUNS_FILE, RunRecord, append_record, read_records
 from bench.run.runner import new_record, run_and_record
+from bench.run.timing import MIN_WINDOW_SEC
 
 ENV_KEYS = {"python", "tensorflow", "keras", "numpy", "cpu_model", "cpu_cores", "git_commit", "taken_at"}
 
@@ -302,6 +303,10 @@ def test_a_tiny_real_run_fills_every_measured_field(tmp_path: Path, mnist_tiny) 
     assert 0 < record.step_ms_p50 <= record.step_ms_p95
     assert record.first_step_sec == record.step_sec[0]
     assert record.pipeline_images_per_sec > 0 and record.pipeline_batches == 3
+    # The rate's window: at least the batches asked for after the first, and at least MIN_WINDOW_SEC.
+    assert record.pipeline_window_batches >= 2 and record.pipeline_window_sec >= MIN_WINDOW_SEC
+    window = record.pipeline_window_batches / record.pipeline_window_sec
+    assert record.pipeline_images_per_sec == pytest.approx(32 * window)
     assert record.pipeline_first_batch_sec > 0
     assert record.ceiling_images_per_sec > 0 and record.input_bound_pct <= 100  # unclipped: below 0 is noise
     assert record.ceiling_spread_pct is None or record.ceiling_spread_pct >= 0

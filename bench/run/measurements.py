@@ -17,7 +17,7 @@ from bench.run.accuracy import EpochEvaluator
 from bench.run.ceilings import Ceilings
 from bench.run.progress import ProgressLine, say
 from bench.run.stage_costs import slowest_stage
-from bench.run.timing import StepTimer, block_spread_pct, summarize_steps, time_pipeline
+from bench.run.timing import MIN_WINDOW_SEC, StepTimer, block_spread_pct, summarize_steps, time_pipeline
 from imgcls.data.types import DataSet
 from imgcls.pipelines import CEILING, InputConfig, Pipeline, build_pipeline, pipelines_with_role
 
@@ -29,6 +29,8 @@ class PipelineAlone:
     pipeline_images_per_sec: float
     pipeline_first_batch_sec: float
     pipeline_batches: int
+    pipeline_window_sec: float
+    pipeline_window_batches: int
     stage_images_per_sec: dict[str, float] = field(default_factory=dict)
     slowest_stage: str | None = None
 
@@ -36,7 +38,7 @@ class PipelineAlone:
 def measure_pipeline(
     pipeline: Pipeline, data: DataSet, config: InputConfig, batches: int, stage_batches: int, label: str
 ) -> PipelineAlone:
-    say(f"[{label}] timing the input pipeline alone ({batches} batches)...")
+    say(f"[{label}] timing the input pipeline alone ({batches} batches, at least {MIN_WINDOW_SEC:g} s)...")
     alone = time_pipeline(pipeline.train_data(data, config), batches)
     stages: dict[str, float] = {}
     prefixes = pipeline.stage_datasets(data, config) if stage_batches else None
@@ -47,6 +49,8 @@ def measure_pipeline(
         pipeline_images_per_sec=alone.images_per_sec,
         pipeline_first_batch_sec=alone.first_batch_sec,
         pipeline_batches=alone.batches,
+        pipeline_window_sec=alone.window_sec,
+        pipeline_window_batches=alone.window_batches,
         stage_images_per_sec=stages,
         slowest_stage=slowest_stage(stages),
     )

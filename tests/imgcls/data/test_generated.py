@@ -159,3 +159,26 @@ def test_an_interrupted_write_is_not_taken_for_a_tree(tmp_path: Path) -> None:
     write_jpeg_tree(root, {"train": 1, "val": 1}, WNIDS[:2], shorter_side=32)
     assert (root / ".complete").exists()
     assert len(list(root.rglob("*.JPEG"))) == 4
+
+
+@pytest.mark.filterwarnings("error::UserWarning")  # the one warning below is expected; any other fails
+def test_auto_without_real_data_warns_that_generated_numbers_are_not_comparable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No data directory, no cache, no network: generated data, one warning that says its numbers cannot be set
+    beside the README's (the README's main job runs exactly this on a fresh machine)."""
+    import imgcls.data.sources as sources
+    from imgcls.data import load_dataset
+    from imgcls.data.locations import DATA_DIR_ENV
+
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.setattr(sources, "default_data_dir", lambda: None)
+    monkeypatch.setattr(sources, "keras_cache_file", lambda info: None)
+    monkeypatch.setattr(sources, "tfds_prepared", lambda info: False)
+    monkeypatch.setattr(sources, "host_reachable", lambda host, *args, **kwargs: False)
+    with pytest.warns(UserWarning) as caught:
+        data = load_dataset("mnist", "auto", None)
+    assert data.kind == "generated"
+    (warning,) = [str(w.message) for w in caught]
+    assert "using GENERATED data" in warning and "not comparable with the README's real-data tables" in warning
+    assert "\n" not in warning and "--data-dir" in warning
