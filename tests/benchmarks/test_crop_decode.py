@@ -1,6 +1,7 @@
 """pytest-benchmark: ImageNet's random resized crop, pipeline-only, on ImageNet-sized generated JPEGs (shorter side
 375, q90): fused crop-in-decode vs decode-then-crop, each with the resize antialiased (PIL's work, the default) and
-without (`--resize-antialias off`, what fast loaders do), vs the decode alone (`--benchmark-enable` to time)."""
+without (`--resize-antialias off`, what fast loaders do), vs the decode alone and the workload's baseline
+(`keras-layers`: resize 256 + RandomCrop, different crops) (`--benchmark-enable` to time)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,14 @@ def imagenet_jpegs(tmp_path_factory: pytest.TempPathFactory) -> DataSet:
     return load_folder_tree(info, Path(root), kind="generated")
 
 
-VARIANTS = [("fused", "on"), ("plain", "on"), ("fused", "off"), ("plain", "off"), ("decode-only", None)]
+VARIANTS = [
+    ("fused", "on"),
+    ("plain", "on"),
+    ("fused", "off"),
+    ("plain", "off"),
+    ("decode-only", None),
+    ("keras-layers", None),
+]
 
 
 @pytest.mark.parametrize(
@@ -35,10 +43,12 @@ VARIANTS = [("fused", "on"), ("plain", "on"), ("fused", "off"), ("plain", "off")
 def test_crop_decode(benchmark, imagenet_jpegs: DataSet, variant: str, antialias: str | None) -> None:
     workload = get_workload("imagenet-resnet50")
     config = InputConfig(image_size=(224, 224), channels=3, augment=workload.augment, batch_size=BATCH, seed=0)
+    pipeline = None
     if variant == "decode-only":
         ds = decode_only_dataset(imagenet_jpegs, config)
     else:
-        pipeline = build_pipeline("tfdata", crop_decode=variant, resize_antialias=antialias)
+        tfdata = {"crop_decode": variant, "resize_antialias": antialias}
+        pipeline = build_pipeline(variant) if variant == "keras-layers" else build_pipeline("tfdata", **tfdata)
         ds = pipeline.train_data(imagenet_jpegs, config)
     iterator = iter(ds)
     benchmark.group = "imagenet crop decode"
@@ -47,4 +57,6 @@ def test_crop_decode(benchmark, imagenet_jpegs: DataSet, variant: str, antialias
     benchmark.extra_info.update(
         {"variant": variant, "resize_antialias": antialias, "images_per_sec": images / seconds if seconds else None}
     )
+    if pipeline is not None:
+        pipeline.close()
     assert images == BATCH * BATCHES

@@ -218,6 +218,14 @@ def test_training_batches_are_the_splits_images_beside_their_own_labels_shuffled
     pipeline.close()
 
 
+def test_a_training_split_smaller_than_one_batch_still_gives_full_batches(labelled: DataSet) -> None:
+    tiny = dataclasses.replace(labelled, train=labelled.train.take(3))
+    pipeline = build_pipeline("keras-layers")
+    images, labels = next(iter(pipeline.train_data(tiny, _config(batch=8))))
+    pipeline.close()
+    assert tuple(images.shape) == (8, SIZE, SIZE, 3) and set(labels.numpy().tolist()) == {0, 1, 2}
+
+
 def test_evaluation_is_the_test_split_in_order_with_its_partial_last_batch(labelled: DataSet) -> None:
     pipeline = build_pipeline("keras-layers")
     batches = [(x.numpy(), y.numpy()) for x, y in pipeline.eval_data(labelled, _config(batch=4))]
