@@ -48,8 +48,8 @@ def test_each_workload_has_exactly_one_baseline_the_one_that_renders_it(workload
     baselines = pipelines_with_role(BASELINE, spec)
     assert len(baselines) == 1 and baselines == [baseline_for(spec)]
     assert baselines[0] in workload_pipelines(spec)
-    expected = "keras-layers" if workload == "imagenet-resnet50" else "idg"
-    assert baseline_for(get_workload(workload)) == expected
+    expected = "keras-layers" if workload == "imagenet-resnet50" else "idg"  # `none` keeps ImageNet's centre crop
+    assert baseline_for(spec) == expected and baseline_for(get_workload(workload)) == expected
 
 
 def test_keras_layers_is_listed_only_beside_imagenets_crops() -> None:
