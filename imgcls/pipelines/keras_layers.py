@@ -28,8 +28,8 @@ Evaluation, and `--augment none`: the same 256 px square, `CenterCrop(224, 224)`
 crop. With `--augment-on device` the model does the work: the pipeline delivers that evaluation image as uint8.
 
 `image_dataset_from_directory` reads a directory, so the split's files (the checked list every pipeline reads,
-`--limit` honoured) are laid out as symbolic links named by their index in a temporary folder (removed by `close`),
-and their labels passed as its `labels` list.
+`--limit` honoured) are laid out as symbolic links named by their index in a temporary folder (removed by `close`,
+or when the pipeline is collected), and their labels passed as its `labels` list.
 The layers draw from their seeded generators inside a parallel map, so which image gets which crop depends on the
 threads, as in the user's own code.
 """
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,7 @@ class KerasLayersPipeline(Pipeline):
             raise InvalidValue(f"--pipeline {self.name} reads image files (image_dataset_from_directory), not arrays")
         if id(split) not in self._trees:
             root = Path(tempfile.mkdtemp(prefix="imgcls-keras-layers-"))
+            weakref.finalize(self, shutil.rmtree, root, ignore_errors=True)  # unclosed: gone with the pipeline
             self._trees[id(split)] = (split, link_tree(split, root / "tree"))  # the split is held: its id stays
         return str(self._trees[id(split)][1])
 

@@ -9,6 +9,7 @@ source it shows and whether it was flipped.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 from pathlib import Path
 
@@ -259,6 +260,12 @@ def test_it_refuses_work_it_does_not_render_and_close_removes_its_link_tree(labe
     assert sorted(os.listdir(tree)) == [f"{i:08d}.png" for i in range(24)]
     pipeline.close()
     assert not tree.exists()
+    unclosed = build_pipeline("keras-layers")
+    next(iter(unclosed.train_data(labelled, _config(batch=4))))
+    (tree,) = [tree for _, tree in unclosed._trees.values()]
+    del unclosed
+    gc.collect()
+    assert not tree.parent.exists()  # a pipeline nobody closed leaves no folder behind once collected
 
 
 def test_the_report_divides_imagenet_rows_by_keras_layers_and_the_others_by_idg() -> None:
