@@ -36,7 +36,7 @@ from imgcls.options import (
     word,
 )
 from imgcls.options import knobs_of as declared_knobs
-from imgcls.pipelines import get_pipeline_spec, record_readers
+from imgcls.pipelines import baseline_for, get_pipeline_spec, record_readers
 from imgcls.workloads import Workload, get_workload
 
 DATA_KIND_REAL = "real"
@@ -149,8 +149,11 @@ def check(config: RunConfig, installed: bool = True) -> Workload:
     spec = workload.augment_spec(config.augment)
     pipeline = get_pipeline_spec(config.pipeline)
     pipeline.options_with(config.pipeline_options)
-    if spec.has_crop and not pipeline.random_crop:
-        raise UserFacingError(f"--pipeline {pipeline.name} cannot render {config.workload}'s random resized crop")
+    if not pipeline.renders(spec):
+        raise UserFacingError(
+            f"--pipeline {pipeline.name} cannot render {config.workload}'s augmentation; its baseline is "
+            f"{baseline_for(spec)}"
+        )
     shard_format = _shard_format(config)
     if shard_format is not None and shard_format not in pipeline.record_formats:
         readers = ", ".join(record_readers(shard_format)) or "no pipeline"

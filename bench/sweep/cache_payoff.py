@@ -33,7 +33,7 @@ from bench.sweep.fresh_process import (
 )
 from imgcls.errors import UserFacingError
 from imgcls.options import positive_int
-from imgcls.pipelines import BASELINE, get_pipeline_spec, pipelines_with_role
+from imgcls.pipelines import baseline_for, get_pipeline_spec
 from imgcls.workloads import get_workload, list_workloads
 
 CACHE_FILE = "cache.jsonl"
@@ -70,7 +70,7 @@ def run_cache(args: argparse.Namespace, results_dir: Path) -> int:
         raise UserFacingError(f"--epochs {args.epochs}: the cache can only pay from a second epoch; use >= 2")
     places = parse_places(args.augment_on)
     workload = get_workload(args.workload)
-    (baseline,) = pipelines_with_role(BASELINE)
+    baseline = baseline_for(workload)
     variants = [] if args.no_baseline else [(baseline, "host", "off")]
     variants += [(CANDIDATE_PIPELINE, place, cache) for place in places for cache in VARIANTS]
     failures = 0

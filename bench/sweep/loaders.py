@@ -183,14 +183,10 @@ def loader_names(workload: str) -> list[str]:
 
 def baseline_loader(workload: str) -> str:
     """The registered baseline that renders `workload` (the table's `x BASELINE` denominator)."""
-    from imgcls.pipelines import BASELINE, pipelines_with_role, workload_pipelines
+    from imgcls.pipelines import baseline_for
     from imgcls.workloads import get_workload
 
-    renders = workload_pipelines(get_workload(workload).augment)
-    found = [name for name in pipelines_with_role(BASELINE) if name in renders]
-    if len(found) != 1:
-        raise RuntimeError(f"{workload}: expected one baseline pipeline that renders it, found {found}")
-    return found[0]
+    return baseline_for(get_workload(workload))
 
 
 def end_to_end_sweep(workload: str, names: list[str], data_dir: Path, limit: int, backends: list[str]) -> Any:

@@ -154,12 +154,15 @@ class TfDataPipeline(Pipeline):
         stop: str = "decode",
         stream: Any = None,
         train: bool = True,
+        repeat: bool = False,
     ) -> tf.data.Dataset:
         """Source -> (early shuffle) -> read -> decode: elements `(uint8 image [H,W,C], int32 label)`.
 
         `stop="read"` ends after reading file bytes (the first stage of the per-stage timing). `stream` (an int64
         tensor) rotates the source by that many elements first: streams seeded alike then differ. `train` False
-        (evaluation) never crops at random.
+        (evaluation) never crops at random. `repeat`: the files (or shards) repeat, each pass reshuffled, before
+        the decode's counter is zipped in, so a crop seeded by it is drawn afresh every epoch (a counter zipped in
+        before a later `repeat` restarts with each epoch, and every epoch would draw the same crops).
         """
         if split.images is not None:
             ds = _rotated(tf.data.Dataset.from_tensor_slices((split.images, split.labels)), len(split), stream)
@@ -167,7 +170,7 @@ class TfDataPipeline(Pipeline):
                 ds = ds.shuffle(min(self.opts.shuffle_buffer, len(split)), seed=config.seed)
             return ds
         if split.records is not None:
-            ds = self._read_records(split, config, shuffle, stream)
+            ds = self._read_records(split, config, shuffle, stream, repeat)
             if stop == "read":
                 return ds
             decode, counted = self._decoder(config, train)
@@ -176,6 +179,8 @@ class TfDataPipeline(Pipeline):
         if shuffle:
             # Shuffling paths is free, so the whole list is shuffled whatever the buffer knob says.
             ds = ds.shuffle(len(split), seed=config.seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
         if self.opts.interleave_cycle is not None:
             ds = ds.interleave(
                 lambda p, y: tf.data.Dataset.from_tensors((tf.io.read_file(p), y)),
@@ -195,7 +200,9 @@ class TfDataPipeline(Pipeline):
             return self._map(ds, lambda i, element: decode(i, (tf.io.read_file(element[0]), element[1])))
         return self._map(ds, lambda p, y: decode(tf.io.read_file(p), y))
 
-    def _read_records(self, split: Split, config: InputConfig, shuffle: bool, stream: Any) -> tf.data.Dataset:
+    def _read_records(
+        self, split: Split, config: InputConfig, shuffle: bool, stream: Any, repeat: bool = False
+    ) -> tf.data.Dataset:
         """TFRecord shards -> `(file bytes, label)`: the shard list shuffled (as `Dataset.list_files` would, with
         each shard's record count beside it so a limited split reads exactly its first examples), read through
         `interleave(TFRecordDataset)` (`interleave_cycle` shards at once, `interleave_parallel` calls), records
@@ -207,6 +214,8 @@ class TfDataPipeline(Pipeline):
         files = _rotated(files, len(records.files), stream)
         if shuffle:
             files = files.shuffle(len(records.files), seed=config.seed, reshuffle_each_iteration=True)
+        if repeat:
+            files = files.repeat()
         read = lambda file, count: tf.data.TFRecordDataset(file).take(count)  # noqa: E731
         if not shuffle:
             ds = files.interleave(read, cycle_length=1)
@@ -243,11 +252,13 @@ class TfDataPipeline(Pipeline):
             raise InvalidValue("--cache with a random resized crop would freeze the crops; use --cache off")
         cache_late = self.opts.cache != "off" and self.opts.cache_at == "augment"
         seed = config.seed
-        ds = self._load(data.train, config, shuffle=self.opts.cache == "off", stream=stream)
+        # A crop is drawn at decode, seeded by a counter zipped in there: the files repeat before it (no cache).
+        early_repeat = endless and spec.has_crop and data.train.images is None and not config.raw_output
+        ds = self._load(data.train, config, shuffle=self.opts.cache == "off", stream=stream, repeat=early_repeat)
         if self.opts.cache != "off" and self.opts.cache_at == "decode":
             ds = self._cache(ds, "decoded")
             ds = ds.shuffle(min(self.opts.shuffle_buffer, len(data.train)), seed=seed)
-        if endless and not cache_late:
+        if endless and not cache_late and not early_repeat:
             ds = ds.repeat()
         base_seed = tf.constant(seed or 0, tf.int64) + (0 if stream is None else stream * 1_000_003)
 

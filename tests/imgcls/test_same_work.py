@@ -474,30 +474,7 @@ def test_every_crop_spec_is_rendered_from_its_distribution(workload: str, name: 
     check_crops(maps, spec, size=PROBE)
 
 
-TFDATA_FAMILY = {"tfdata", "tfdata-naive", "tfdata-service"}  # one graph (imgcls/pipelines/tfdata.py)
-
-
-@pytest.mark.parametrize(
-    ("workload", "name"),
-    [
-        pytest.param(
-            *p.values,
-            id=p.id,
-            marks=[*p.marks]
-            + [
-                pytest.mark.xfail(
-                    p.values[1] in TFDATA_FAMILY,
-                    raises=AssertionError,
-                    strict=True,
-                    reason="tf.data seeds a crop by a counter zipped in before `repeat`: it restarts every epoch, so "
-                    "every epoch draws the same crops, only dealt to other files by the shuffle",
-                )
-            ],
-        )
-        for w in CROP_WORKLOADS
-        for p in _renderers(w, own_recipes=True)
-    ],
-)
+@pytest.mark.parametrize(("workload", "name"), [p for w in CROP_WORKLOADS for p in _renderers(w, own_recipes=True)])
 def test_every_epoch_draws_its_crops_afresh(workload: str, name: str, probe_files: DataSet) -> None:
     """32 copies of one probe, batch 32: each batch is one epoch, and its crops must not be the last epoch's
     crops again in another order (the docstring of tf.data's training graph says every epoch is augmented

@@ -14,7 +14,7 @@ from bench.sweep.loaders import DECODE_ONLY, LOADERS_FILE, LOADERS_SPEC, baselin
 
 
 def test_the_baseline_is_the_one_that_renders_the_workload() -> None:
-    assert baseline_loader("imagenette") == "idg"
+    assert baseline_loader("imagenette") == "idg" and baseline_loader("imagenet-resnet50") == "keras-layers"
     assert "idg" in loader_names("imagenette") and "synthetic" not in loader_names("imagenette")
     assert "user" not in loader_names("imagenette")  # a user's pipeline brings its own data: not a loader
 
