@@ -263,7 +263,7 @@ def test_idg_close_stops_its_workers_within_seconds_even_with_slow_batches_queue
     assert not [t.name for t in started if t.is_alive()]
 
 
-@pytest.mark.parametrize("name", ["idg", "tfdata", "tfdata-naive"])
+@pytest.mark.parametrize("name", ["idg", "tfdata", "tfdata-naive", _param("dali")])
 def test_file_inputs_are_shuffled_and_reshuffled_every_epoch(name: str, imagenette_tiny) -> None:  # noqa: ANN001
     """Each training pass over a JPEG folder is the whole file list in a new order: never the scan's class order
     (a pipeline that forgot to shuffle files passed every test), never the previous pass's order."""
