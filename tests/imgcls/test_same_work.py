@@ -270,7 +270,7 @@ def fitted_rotations_deg(images: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("workload", [w for w in ("mnist", "cifar10", "imagenette", "imagenette-vgg16")])
-@pytest.mark.parametrize("name", ["idg", "tfdata"])
+@pytest.mark.parametrize("name", ["idg", "tfdata", _param("dali")])
 def test_every_workloads_spec_is_rendered_with_its_rotation(workload: str, name: str) -> None:
     """The probe through each workload's own spec (not only imagenette's): its rotation range is covered and never
     exceeded (a rendering that dropped rotation passed every test), and with no rotation in the spec there is none.
