@@ -164,17 +164,28 @@ def dali_runs() -> str | None:
 PIPELINE_PROBES = {"dali": dali_runs}  # installed loaders that may still fail to run on a machine
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A `pipeline_probe(name)` test skips, naming the package and the reason, where that pipeline cannot run."""
+def pipeline_skip_reason(name: str) -> str | None:
+    """Why a registered pipeline's tests skip here -- its optional package is absent, or installed but its probe
+    says it cannot run -- naming the package; None where it runs."""
     from imgcls.pipelines import get_pipeline_spec
 
+    spec = get_pipeline_spec(name)
+    missing = spec.missing()
+    if missing:
+        return f"pipeline {name!r} needs {spec.install_hint(missing)}: not installed"
+    reason = PIPELINE_PROBES[name]() if name in PIPELINE_PROBES else None
+    if reason:
+        hint = spec.install_hint([module for module, _ in spec.requires])
+        return f"pipeline {name!r} needs {hint}: installed, but cannot run here ({reason})"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A `pipeline_probe(name)` test skips, naming the package and the reason, where that pipeline cannot run."""
     for marker in item.iter_markers("pipeline_probe"):
-        name = marker.args[0]
-        reason = PIPELINE_PROBES[name]()
+        reason = pipeline_skip_reason(marker.args[0])
         if reason:
-            spec = get_pipeline_spec(name)
-            hint = spec.install_hint([module for module, _ in spec.requires])
-            pytest.skip(f"pipeline {name!r} needs {hint}: installed, but cannot run here ({reason})")
+            pytest.skip(reason)
 
 
 SMALL_IMAGE_SIZE = {

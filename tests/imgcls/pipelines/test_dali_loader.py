@@ -3,6 +3,7 @@
 - The warp is ImageDataGenerator's: DALI's composed `fn.transforms` matrix, fed fixed parameters, warps a
   non-square image as `imgcls.render_np` does with the matrix `affine_transforms` builds (DALI samples at pixel
   centres, and IDG's centre puts h/2 on x: both show only off the identity and off the square).
+- Rows and columns are zoomed by factors drawn apart, as IDG draws them.
 - The value preprocessing of every mode is `ValuePreprocess`'s arithmetic, channel order included.
 - `--decoder mixed` is refused in one line where DALI sees no GPU; on a GPU, nvJPEG's batches are the CPU
   decoder's within 1 grey level.
@@ -14,16 +15,16 @@ import numpy as np
 import pytest
 
 from imgcls.workloads import get_workload
-from tests.conftest import dali_runs
+from tests.conftest import pipeline_skip_reason
 
 PARAMS = {"theta": 7.0, "tx": 0.08, "ty": -0.05, "shear": 12.0, "zx": 0.85, "zy": 1.1}
 
 
 @pytest.fixture(autouse=True)
 def _dali_runs() -> None:
-    reason = dali_runs()
+    reason = pipeline_skip_reason("dali")  # absent, or installed but unable to run a CPU pipeline here
     if reason:
-        pytest.skip(f"DALI cannot run a CPU pipeline here ({reason})")
+        pytest.skip(reason)
 
 
 def dali_warp(images: np.ndarray, params: dict[str, float]) -> np.ndarray:
@@ -88,6 +89,22 @@ def test_the_warp_check_fails_on_another_centre(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(fn.transforms, "rotation", off_centre)
     assert warp_gap({"theta": 15.0}) > 1.0
+
+
+def test_rows_and_columns_are_zoomed_apart() -> None:
+    """IDG draws the row and column zooms independently (torchvision's one factor is a difference the torch loader
+    states; the shared suite checks ranges only): the fitted zooms of one image differ, by up to the range."""
+    from imgcls.pipelines import InputConfig, build_pipeline
+    from tests.imgcls.test_same_work import fitted_transforms, probe_arrays
+
+    spec = get_workload("imagenette").augment  # zoom 0.2, shear 0.2 degrees, flip
+    config = InputConfig(image_size=(32, 32), channels=3, augment=spec, batch_size=32, seed=3)
+    pipeline = build_pipeline("dali")
+    images = next(pipeline.train_data(probe_arrays(), config))[0]
+    pipeline.close()
+    fits = fitted_transforms(np.asarray(images, np.float64) * 255.0)
+    apart = np.abs(np.abs(fits[:, 0]) - fits[:, 2])  # |zoom x| - zoom y, per image
+    assert apart.max() > 0.15 and np.median(apart) > 0.05, f"zooms apart by at most {apart.max():.3f}"
 
 
 @pytest.mark.parametrize("preprocess", ["unit", "vgg16", "tf", "torch", "raw"])
