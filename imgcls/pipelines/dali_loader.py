@@ -8,8 +8,11 @@
 - **decode + resize**: `fn.decoders.image` with `device="cpu"` (libjpeg-turbo, accurate IDCT and fancy
   upsampling: PIL's decode, bit for bit) or `"mixed"` (nvJPEG on the GPU; the operators after it then run on the GPU
   too, and arrays are moved there with `.gpu()`). `fn.resize` linear with antialiasing (PIL's bilinear widens its
-  triangle filter when shrinking too), rounded to uint8: 0.19 grey levels from ImageDataGenerator on average
-  (max 4) on the same-work suite's textured JPEGs, where PIL and DALI place the filter taps slightly differently.
+  triangle filter when shrinking too), rounded to uint8: measured 0.19 grey levels from ImageDataGenerator on
+  average (max 4) on textured JPEGs like the same-work suite's, 0.17 on real Imagenette (tf.data: 0.16), where PIL
+  and DALI weigh the filter taps slightly differently. Not measured here: nvJPEG (`mixed`, checked against the CPU
+  decoder only where a GPU is) and a greyscale decode of colour files (DALI keeps the JPEG's luma, PIL converts
+  RGB; no workload reads grey files).
 - **warp**: the matrix `ImageDataGenerator` builds (`imgcls.augment.affine_transforms`: rotation @ shift @ shear
   @ zoom about IDG's centre) as `fn.transforms.combine` of `fn.transforms.scale` (the zoom, rows and columns
   drawn apart), `scale` + `shear` (IDG's shear `[[1, -sin s], [0, cos s]]`), `translation` and `rotation`, each
