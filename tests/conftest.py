@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -109,7 +110,8 @@ SLOW_PIPELINES = {"tfdata-service", "grain"}  # start server / spawned worker pr
 
 def pipeline_param(name: str, *marks: object) -> object:
     """A registered pipeline as a test parameter: slow where it starts servers, skipped (saying which package to
-    install) where its optional package is absent -- every registered pipeline is a parameter either way."""
+    install) where its optional package is absent, or where it is installed but its probe says it cannot run here
+    (checked when such a test is set up, not at collection) -- every registered pipeline is a parameter either way."""
     from imgcls.pipelines import get_pipeline_spec
 
     extra = [pytest.mark.slow] if name in SLOW_PIPELINES else []
@@ -117,7 +119,73 @@ def pipeline_param(name: str, *marks: object) -> object:
     missing = spec.missing()
     if missing:
         extra.append(pytest.mark.skip(reason=f"pipeline {name!r} needs {spec.install_hint(missing)}: not installed"))
+    elif name in PIPELINE_PROBES:
+        extra.append(pytest.mark.pipeline_probe(name))
     return pytest.param(name, marks=[*extra, *marks], id=name)
+
+
+def _tiny_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(np.full((8, 12, 3), 128, np.uint8)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+@functools.cache
+def dali_runs() -> str | None:
+    """None where DALI builds and runs a CPU pipeline (`device_id=None`) doing the `dali` loader's kinds of work
+    (decode, resize, warp, flip, normalize) here; else why not, in one line. About a second, once per session."""
+    try:
+        from nvidia.dali import fn, pipeline_def, types
+
+        jpeg = np.frombuffer(_tiny_jpeg(), np.uint8)
+
+        @pipeline_def(batch_size=2, num_threads=1, device_id=None, seed=0)
+        def probe():  # noqa: ANN202
+            images = fn.decoders.image(fn.external_source(source=lambda: [jpeg, jpeg], batch=True), device="cpu")
+            images = fn.resize(images, size=[4, 6], antialias=True)
+            images = fn.warp_affine(images, matrix=fn.transforms.rotation(angle=1.0), dtype=types.FLOAT)
+            images = fn.flip(images, horizontal=fn.random.coin_flip())
+            return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout="HWC", mean=[0.0], std=[1.0])
+
+        pipe = probe()
+        pipe.build()
+        (out,) = pipe.run()
+        if out.as_array().shape != (2, 4, 6, 3):
+            return f"a CPU pipeline gave shape {out.as_array().shape}, not (2, 4, 6, 3)"
+    except Exception as err:  # any failure to import, build or run is a reason to skip, said in one line
+        return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"
+    return None
+
+
+PIPELINE_PROBES = {"dali": dali_runs}  # installed loaders that may still fail to run on a machine
+
+
+def pipeline_skip_reason(name: str) -> str | None:
+    """Why a registered pipeline's tests skip here -- its optional package is absent, or installed but its probe
+    says it cannot run -- naming the package; None where it runs."""
+    from imgcls.pipelines import get_pipeline_spec
+
+    spec = get_pipeline_spec(name)
+    missing = spec.missing()
+    if missing:
+        return f"pipeline {name!r} needs {spec.install_hint(missing)}: not installed"
+    reason = PIPELINE_PROBES[name]() if name in PIPELINE_PROBES else None
+    if reason:
+        hint = spec.install_hint([module for module, _ in spec.requires])
+        return f"pipeline {name!r} needs {hint}: installed, but cannot run here ({reason})"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A `pipeline_probe(name)` test skips, naming the package and the reason, where that pipeline cannot run."""
+    for marker in item.iter_markers("pipeline_probe"):
+        reason = pipeline_skip_reason(marker.args[0])
+        if reason:
+            pytest.skip(reason)
 
 
 SMALL_IMAGE_SIZE = {

@@ -42,7 +42,7 @@ def _data(workload: str, request: pytest.FixtureRequest):  # noqa: ANN202
 # ResNet-50 traces for a minute, even at 64 px.
 SLOW_WORKLOAD = {w: [pytest.mark.slow] for w in list_workloads() if w != "mnist"}
 # tfdata-naive/-service: tfdata's graph; keras-layers: the baseline of the workloads idg cannot render
-TRAINED = ("idg", "keras-layers", "tfdata", "synthetic", "pydataset", "torch", "grain")
+TRAINED = ("idg", "keras-layers", "tfdata", "synthetic", "pydataset", "torch", "grain", "dali")
 
 
 @pytest.mark.parametrize(
@@ -156,15 +156,17 @@ def test_every_workload_trains_under_the_other_backends(backend: str) -> None:
     tail = "\n".join(output.splitlines()[-15:])
     assert completed.returncode == 0, f"under {backend}:\n{tail}"
     assert " passed" in output.splitlines()[-1]
-    # The one skip allowed is a loader whose optional package this environment lacks (it skips here too);
-    # a test that skipped for any other reason under that backend did not show the backend works.
+    # The one skip allowed is a loader whose optional package this environment lacks or cannot run (it skips
+    # here too); a test that skipped for any other reason under that backend did not show the backend works.
     assert not unexplained_skips(output), f"under {backend}, skipped: {unexplained_skips(output)}"
 
 
 def unexplained_skips(pytest_output: str) -> list[str]:
-    """The `-rs` summary lines whose reason is not a registered pipeline's missing optional package."""
+    """The `-rs` summary lines whose reason is not a registered pipeline's optional package, missing or unable to
+    run here (`tests.conftest.pipeline_param`)."""
     skipped = [line for line in pytest_output.splitlines() if line.startswith("SKIPPED")]
-    return [line for line in skipped if not re.search(r"pipeline '[\w-]+' needs .*: not installed", line)]
+    reason = r"pipeline '[\w-]+' needs .*: (not installed|installed, but cannot run here)"
+    return [line for line in skipped if not re.search(reason, line)]
 
 
 def test_device_resize_is_pils_resize_on_this_backend() -> None:
@@ -190,6 +192,8 @@ def test_only_a_missing_loader_package_explains_a_skip_under_another_backend() -
     output = (
         "SKIPPED [4] tests/test_backends.py:45: pipeline 'torch' needs torchvision (pip install ...): not installed\n"
         "SKIPPED [1] tests/test_backends.py:80: device ceiling unavailable under jax\n"
-        "11 passed, 5 skipped in 20.1s"
+        "SKIPPED [2] tests/test_backends.py:45: pipeline 'dali' needs nvidia.dali (pip install ...): installed, but "
+        "cannot run here (RuntimeError: no libcuda)\n"
+        "11 passed, 7 skipped in 20.1s"
     )
     assert unexplained_skips(output) == ["SKIPPED [1] tests/test_backends.py:80: device ceiling unavailable under jax"]

@@ -25,6 +25,7 @@ from imgcls.pipelines.base import (
 from imgcls.pipelines.options import (
     NAIVE,
     TUNED,
+    DaliOptions,
     GrainOptions,
     IdgOptions,
     NoOptions,
@@ -117,6 +118,16 @@ for _spec in (
         random_crop=False,
         record_formats=("arrayrecord",),
         requires=(("grain", "'grain>=0.2.18'"),),
+    ),
+    PipelineSpec(
+        "dali",
+        CANDIDATE,
+        "NVIDIA DALI pipeline_def: readers.file + decoders.image (cpu, or nvJPEG 'mixed' on a GPU), "
+        "transforms -> warp_affine, flip",
+        DaliOptions(),
+        "imgcls.pipelines.dali_loader:DaliPipeline",
+        random_crop=False,
+        requires=(("nvidia.dali", "'nvidia-dali-cuda120'"),),
     ),
     PipelineSpec(
         "synthetic",

@@ -167,8 +167,9 @@ class PipelineSpec:
         return options
 
     def missing(self) -> list[str]:
-        """The modules of `requires` that are not installed (cheap: nothing is imported)."""
-        return [module for module, _ in self.requires if importlib.util.find_spec(module) is None]
+        """The modules of `requires` that are not installed (cheap: only a dotted name's parent package is
+        imported, e.g. the `nvidia` namespace for `nvidia.dali`)."""
+        return [module for module, _ in self.requires if not _installed(module)]
 
     def install_hint(self, modules: list[str]) -> str:
         """`torchvision (pip install ...)` for each module, as `requires` spells its install."""
@@ -207,6 +208,15 @@ def imagenet_crops(spec: AugmentSpec) -> bool:
     """ImageNet's crop work: a random resized crop in training, or the centre crop of evaluation (which
     `--augment none` keeps)."""
     return spec.has_crop or spec.eval_center_crop is not None
+
+
+def _installed(module: str) -> bool:
+    """`find_spec`, where a dotted name whose parent package is absent (`nvidia.dali` without any `nvidia`
+    package) counts as not installed instead of raising."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 _PIPELINES: Registry[PipelineSpec] = Registry("pipeline")

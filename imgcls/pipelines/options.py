@@ -159,6 +159,23 @@ class TorchOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DaliOptions:
+    """NVIDIA DALI's own knobs: the pipeline's `num_threads` and `prefetch_queue_depth`, and where it decodes."""
+
+    num_threads: int = knob(2, positive_int, "DALI pipeline num_threads: CPU threads its operators run on")
+    prefetch_queue_depth: int = knob(2, positive_int, "DALI pipeline prefetch_queue_depth: batches run ahead")
+    decoder: str = knob(
+        "auto",
+        one_of("auto", "cpu", "mixed"),
+        "DALI image decoder: cpu (libjpeg-turbo) | mixed (nvJPEG on the GPU, the ops after it there too) | "
+        "auto (mixed where a GPU is visible)",
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
 class NoOptions:
     """A pipeline without knobs (the synthetic ceiling)."""
 

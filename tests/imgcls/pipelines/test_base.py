@@ -263,7 +263,7 @@ def test_idg_close_stops_its_workers_within_seconds_even_with_slow_batches_queue
     assert not [t.name for t in started if t.is_alive()]
 
 
-@pytest.mark.parametrize("name", ["idg", "tfdata", "tfdata-naive"])
+@pytest.mark.parametrize("name", ["idg", "tfdata", "tfdata-naive", _param("dali")])
 def test_file_inputs_are_shuffled_and_reshuffled_every_epoch(name: str, imagenette_tiny) -> None:  # noqa: ANN001
     """Each training pass over a JPEG folder is the whole file list in a new order: never the scan's class order
     (a pipeline that forgot to shuffle files passed every test), never the previous pass's order."""
@@ -528,3 +528,26 @@ def test_a_pipeline_whose_package_fails_to_import_is_refused_in_one_line_naming_
             build_pipeline("needs-broken")
     message = str(error.value)
     assert "broken-loader-pkg==1" in message and "torchvision::nms" in message and "\n" not in message
+
+
+def test_a_dotted_package_whose_parent_is_absent_is_missing_not_an_error() -> None:
+    """`nvidia.dali` where no `nvidia` package is installed at all: `find_spec` raises for the parent; the pipeline
+    is missing (and refused in one line), not a traceback at `bench list` or at test collection."""
+    from imgcls.errors import UserFacingError
+    from imgcls.pipelines import PipelineSpec, register_pipeline
+    from imgcls.pipelines.base import pipeline_registry
+    from imgcls.pipelines.options import NoOptions
+
+    spec = PipelineSpec(
+        "needs-absent-parent",
+        "candidate",
+        "a loader in a namespace package that is not installed",
+        NoOptions(),
+        "imgcls.pipelines.synthetic:SyntheticPipeline",
+        requires=(("no_such_namespace_for_imgcls.loader", "'no-such-loader==1'"),),
+    )
+    assert spec.missing() == ["no_such_namespace_for_imgcls.loader"]
+    with pipeline_registry().isolated():
+        register_pipeline(spec)
+        with pytest.raises(UserFacingError, match="no-such-loader==1"):
+            build_pipeline("needs-absent-parent")
