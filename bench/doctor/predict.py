@@ -15,7 +15,10 @@ once (Plumber-style, Kern et al. 2022: a stage's rate times its parallelism; the
   probe, else 1), a private thread pool of `P` threads that every stage shares (none: no such bound), and each group
   of stages at its own threads -- so a sequential batch slower than the map's per-thread share binds, where one
   parallelism for every stage never could. `eff` (at most 1) is calibrated on the run: the measured pipeline-only
-  rate over the model's rate at the setting in force -- so a prediction changes only what the fix changes.
+  rate over the model's rate at the setting in force -- so a prediction changes only what the fix changes. A
+  pipeline measured faster than its threads allow (TF ops run on intra-op threads of their own, which neither a
+  sequential map nor a private pool confines) has its groups run on that many times their threads, up to the cores:
+  a wider map or a larger pool then adds only the cores it did not use yet.
 - **Fixes** change the terms: a parallel map or a larger private pool raises `p`; a cache at decode removes the
   stages up to decode from every epoch after the first; `--augment-on device` removes the augment stage from the
   host (on an accelerator it is assumed free there; on a CPU-only machine its work joins the model's, on the same
@@ -242,7 +245,12 @@ class Model:
         self.shares = stage_shares(facts.stage_rates, facts.options, facts.cores) or {"pipeline": 1.0}
         self.busy = min(1.0, facts.busy) if facts.busy else 1.0
         now = current_setting(facts)
+        self.boost = 1.0  # cores a group runs on over the threads its place gives it (ops' own intra-op threads)
         model_rate = self._pipeline_rate(now, efficiency=1.0)
+        ratio = facts.pipeline_only / model_rate if model_rate > 0 else 1.0
+        if ratio > 1.0:  # faster than its threads allow: its ops ran on more cores (a private pool of 1 still did)
+            self.boost = ratio
+            model_rate = self._pipeline_rate(now, efficiency=1.0)
         self.efficiency = min(1.0, facts.pipeline_only / model_rate) if model_rate > 0 else 1.0
         # Scaled down where the run is slower than the model says; never up, since a run faster than the model
         # means a term the model overstates, which no fix's prediction should inherit as a bonus. On a shared CPU
@@ -281,12 +289,17 @@ class Model:
         cores = setting.dedicated_cores or self.facts.cores
         bounds = [cores / (self.busy * total)]
         if setting.pool:
-            bounds.append(setting.pool / total)
+            bounds.append(self._boosted(setting.pool, cores) / total)
         for stages, threads in stage_groups(list(work), self.facts.options, setting.parallelism, setting.pool):
             group = sum(work[name] for name in stages)
             if group > 0:
-                bounds.append(threads / group)
+                bounds.append(self._boosted(threads, cores) / group)
         return eff * min(bounds) * setting.replicas
+
+    def _boosted(self, threads: float, cores: float) -> float:
+        """The cores `threads` of a group run on: as many as the run showed per thread, never fewer than the threads,
+        never more cores than there are."""
+        return max(threads, min(threads * self.boost, cores))
 
     def pipeline_rate(self, setting: Setting) -> float:
         """Predicted pipeline-only images/s under `setting`."""
@@ -304,7 +317,7 @@ class Model:
         # Per-step dispatch d, per image of a batch: t(spe) = t_compute + d / spe, fitted to the two measured spe.
         handing = max(0.0, 1.0 / facts.fed_ceiling - 1.0 / facts.device_ceiling)  # adapter + copy, per image
         t_model = 1.0 / facts.device_ceiling + handing * setting.transfer_scale - self._dispatch_saved(setting)
-        moved = sum(self.shares.get(name, 0.0) for name in setting.moved_to_model)
+        moved = sum(self.shares.get(name, 0.0) * setting.work_scale.get(name, 1.0) for name in setting.moved_to_model)
         if not facts.accelerator:  # the device is the host: moved work still costs its CPU time, batched
             t_model += self.work * moved / facts.cores
         return t_model

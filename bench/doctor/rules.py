@@ -72,14 +72,11 @@ class FixRule:
     parts: frozenset[str] = frozenset({INPUT_BOUND})  # the stall parts it shrinks: fixes for the verdict come first
     probe: bool = False  # its prediction needs `Facts.probed[name]`: the pipeline alone timed with `config`
     detail: Callable[[Facts], str] | None = None  # the fix in numbers, where its name cannot say them
+    replaces_pipeline: bool = False  # another pipeline: the run's pipeline options mean nothing to it
 
     @property
     def verifiable(self) -> bool:
         return self.unverified is None
-
-    @property
-    def replaces_pipeline(self) -> bool:
-        return self.name.startswith("pipeline=")
 
 
 def switch_target(pipeline: str) -> str | None:
@@ -255,6 +252,7 @@ RULES: tuple[FixRule, ...] = (
         "ds = tf.data.Dataset.from_tensor_slices(...).map(load, num_parallel_calls=tf.data.AUTOTUNE)"
         ".batch(B).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)",
         probe=True,
+        replaces_pipeline=True,
     ),
     FixRule(
         "augment_on=device",

@@ -131,6 +131,11 @@ def summary_text(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _sentence_case(text: str) -> str:
+    """The first letter up, the rest as written (`str.capitalize` would turn MB into mb)."""
+    return text[:1].upper() + text[1:]
+
+
 def _probe_label(doc: dict[str, Any]) -> str:
     steps, spread = doc.get("probe_ceiling_steps"), doc.get("probe_ceiling_spread_pct")
     timed = f", {steps} steps" if steps else ""
@@ -205,7 +210,7 @@ def doctor_markdown(doc: dict[str, Any]) -> str:
         + (", with an accelerator." if doc["accelerator"] else " (CPU only)."),
         "",
         *[f"Inconsistent: {problem}." for problem in doc.get("inconsistent") or []],
-        f"{cache_text(doc).capitalize()}. {_busy_text(doc)}",
+        f"{_sentence_case(cache_text(doc))}. {_busy_text(doc)}",
         "",
         "## Measurements (img/s)",
         "",

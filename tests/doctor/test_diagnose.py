@@ -43,6 +43,7 @@ def test_a_healthy_pipeline_is_model_bound_and_gets_no_input_prescription() -> N
     healthy = facts(e2e=1_980.0, pipeline_only=9_000.0, one_core_pipeline=2_500.0)
     diagnosis = diagnose(healthy, CTX, 3.0)
     assert diagnosis.verdict == MODEL_BOUND and diagnosis.fixes == []
+    assert diagnosis.not_applied == []  # input fixes are not even weighed
     assert "no input change will speed it up" in diagnosis.sentence
 
 

@@ -315,3 +315,27 @@ def test_on_a_shared_cpu_a_map_wider_than_the_sequential_stage_lets_through_cost
     at = {p: model.e2e(with_changes(current_setting(facts), parallelism=p, overlap=True)) for p in (4.0, 8.0, 16.0)}
     assert at[4.0] > facts.e2e * 1.5  # the map was the bound
     assert at[16.0] == pytest.approx(at[8.0], rel=0.01)  # the batch's one thread binds: the extra threads idle
+
+
+def test_a_pipeline_faster_than_its_threads_allow_gains_from_a_wider_map_only_the_cores_it_did_not_use() -> None:
+    # A private pool of 1 measured at twice its one-core rate: its ops used the second core already.
+    facts = Facts(
+        cores=2, accelerator=True, e2e=480.0, device_ceiling=5_000.0, fed_ceiling=5_000.0, pipeline_only=500.0,
+        one_core_pipeline=250.0, stage_rates={"read": 10_000.0, "decode": 600.0, "augment": 500.0},
+        options={"map_parallel": AUTOTUNE, "prefetch": AUTOTUNE, "private_threadpool": 1},
+    )  # fmt: skip
+    model = Model(facts)
+    assert model.e2e(current_setting(facts)) == pytest.approx(480.0, rel=0.01)  # the run reproduced
+    no_pool = with_changes(current_setting(facts), pool=None, parallelism=2.0)
+    assert model.e2e(no_pool) == pytest.approx(480.0, rel=0.02)  # both cores were in use already
+    confined = Facts(**{**facts.__dict__, "pipeline_only": 250.0, "e2e": 240.0})
+    assert Model(confined).e2e(no_pool) == pytest.approx(480.0, rel=0.02)  # one core: the second is free
+
+
+def test_on_a_shared_cpu_a_stage_moved_into_the_model_costs_what_its_scaled_work_costs() -> None:
+    facts = Facts(**{**SIM.facts({"map_parallel": AUTOTUNE, "prefetch": AUTOTUNE}, 4).__dict__, "accelerator": False})
+    moved = frozenset({"augment"})
+    vectorized = with_changes(current_setting(facts), work_scale={"augment": 0.0})
+    both = with_changes(vectorized, removed_stages=moved, moved_to_model=moved)
+    model = Model(facts)
+    assert model.e2e(both) == pytest.approx(model.e2e(vectorized), rel=1e-6)  # nothing left to move

@@ -64,3 +64,5 @@ def test_planned_fixes_say_they_are_predicted_not_verified_and_the_plan_names_se
     assert "8 accelerator(s): 32 cores or 16 service workers" in summary
     assert "service workers (2 cores each)" in markdown and "1,000 img/s per worker" in markdown
     assert "97% of its threads' time" in markdown
+    sized = doctor_markdown(_doc(cache_bytes=2 * 2**20, free_ram_bytes=8 * 2**30))
+    assert "Decode cache: 2 MB of decoded images against 8,192 MB free (fits)." in sized
