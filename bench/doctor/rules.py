@@ -151,6 +151,10 @@ def _workers_needed(f: Facts) -> int:
     return workers_to_feed(1, f.device_ceiling, f.one_core_pipeline or 1.0, f.cores)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _workers_rule(knob: str, code: str) -> FixRule:
     """A loader timed whole, by the knob that sets its workers (threads or processes), raised to the cores."""
     return FixRule(
@@ -312,7 +316,7 @@ RULES: tuple[FixRule, ...] = (
         "# a host with more cores for the input, or the input moved to other machines (tf.data service)",
         unverified=PLANNED,
         detail=lambda f: (
-            f"{_cores_needed(f)} cores serving the pipeline alone: the device ceiling's rate at "
+            f"{_plural(_cores_needed(f), 'core')} serving the pipeline alone: the device ceiling's rate at "
             f"{f.one_core_pipeline or 0:,.0f} img/s per core"
         ),
     ),
@@ -331,7 +335,7 @@ RULES: tuple[FixRule, ...] = (
         "ds = ds.apply(tf.data.experimental.service.distribute('parallel_epochs', service='grpc://DISPATCHER:5050'))",
         unverified=PLANNED,
         detail=lambda f: (
-            f"{_workers_needed(f)} workers of {f.cores} cores each (a worker assumed like this "
+            f"{_plural(_workers_needed(f), 'worker')} of {f.cores} cores each (a worker assumed like this "
             f"machine: {f.cores} x {f.one_core_pipeline or 0:,.0f} img/s per core)"
         ),
     ),
