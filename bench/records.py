@@ -105,6 +105,8 @@ class RunRecord:
     fed_ceiling_input: str | None = None  # its dtype and shape: what the pipeline delivers
     probe_steps_per_execution: int | None = None  # the doctor's dispatch probe: the device ceiling at more steps
     probe_ceiling_images_per_sec: float | None = None  # per compiled call
+    probe_ceiling_steps: int | None = None  # the dispatch probe's steps, as for the ceilings
+    probe_ceiling_spread_pct: float | None = None  # the dispatch probe's block-rate spread: its noise
     input_bound_pct: float | None = None  # 1 - e2e / ceiling, unclipped (below 0: e2e beat the ceiling)
     transfer_stall_pct: float | None = None  # of the e2e step time: moving the batch (fed vs device ceiling)
     pipeline_stall_pct: float | None = None  # of the e2e step time: waiting for the pipeline (e2e vs fed)

@@ -128,6 +128,8 @@ class Ceilings:
     fed_ceiling_input: str  # dtype and shape of the constant host batch
     probe_steps_per_execution: int | None = None  # the dispatch probe: the device ceiling at more steps per call
     probe_ceiling_images_per_sec: float | None = None
+    probe_ceiling_steps: int | None = None  # steps that ran (its rounds together), warm-up included
+    probe_ceiling_spread_pct: float | None = None  # (max - min) / median of its block rates: its noise
 
 
 def measure_ceilings(
@@ -178,4 +180,6 @@ def measure_ceilings(
         fed_ceiling_input=f"{images.dtype}{list(images.shape)}",
         probe_steps_per_execution=probe_spe if probe else None,
         probe_ceiling_images_per_sec=probe.images_per_sec if probe else None,
+        probe_ceiling_steps=probe.steps if probe else None,
+        probe_ceiling_spread_pct=probe.spread_pct if probe else None,
     )

@@ -199,6 +199,8 @@ class UserOptions:
         "implies --pipeline user",
         metavar="MODULE:FN",
     )
+    # The same knob as tf.data's (declared alike, so one flag): applied to a tf.data graph the function returns.
+    private_threadpool: int | None = knob(None, off_int, "tf.data private thread pool size (off = shared pool)")
 
     def __post_init__(self) -> None:
         validate(self)

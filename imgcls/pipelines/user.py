@@ -66,6 +66,10 @@ class UserPipeline(Pipeline):
         made = call_with_known(fn, self.reference, batch_size=config.batch_size, seed=config.seed)
         if not isinstance(made, _accepted_types()):
             raise UserCodeError(f"{self.reference} returned a {type(made).__name__}; model.fit takes {ACCEPTED}")
+        if isinstance(made, tf.data.Dataset) and self.opts.private_threadpool is not None:
+            options = tf.data.Options()
+            options.threading.private_threadpool_size = self.opts.private_threadpool
+            made = made.with_options(options)  # merged with the graph's own; the stage walk skips options steps
         return made
 
     def train_data(self, data: DataSet, config: InputConfig) -> Any:

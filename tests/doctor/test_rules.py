@@ -150,8 +150,13 @@ def test_a_pipeline_that_waits_is_offered_threads_beyond_the_cores_verified_wher
     assert first.rule.verifiable and first.rule.config(waiting, Context(knobs=knobs("tfdata"))) == {
         "pipeline_options": {"private_threadpool": 16}
     }
-    user = Context(knobs=knobs("user"), renders_spec=False)
-    (advice,) = diagnose(waiting, user, 3.0).fixes
+    user = Context(knobs=knobs("user"), renders_spec=False)  # a user's tf.data graph takes the pool knob too
+    (mended,) = diagnose(waiting, user, 3.0).fixes
+    assert mended.rule.verifiable and mended.rule.config(waiting, user) == {
+        "pipeline_options": {"private_threadpool": 16}
+    }
+    no_pool = Context(knobs=knobs("pydataset"), renders_spec=False)  # no tf.data pool: advice for the user's code
+    (advice,) = diagnose(waiting, no_pool, 3.0).fixes
     assert advice.rule.addresses == WAITING_CAUSE and advice.rule.unverified == NO_KNOB
     assert "private_threadpool_size" in advice.rule.code
     assert diagnose(dataclasses.replace(TUNED, busy=0.9), Context(knobs=knobs("user")), 3.0).causes[0] != WAITING_CAUSE

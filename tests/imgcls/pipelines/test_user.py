@@ -129,3 +129,13 @@ def test_a_graph_of_one_step_is_not_staged_and_the_record_says_so() -> None:
 def test_a_generator_run_records_not_staged() -> None:
     record = _run("generator", stage_batches=2)
     assert record.stage_note == "not staged: a generator, not a tf.data graph" and not record.stage_images_per_sec
+
+
+def test_the_private_threadpool_knob_reaches_a_users_tf_data_graph_and_leaves_its_stages_walkable() -> None:
+    """The doctor's fix for a pipeline that waits turns this knob on the user's own graph."""
+    data = tiny_arrays("cifar10", 64, 16)
+    pooled = build_pipeline("user", pipeline_fn=f"{FNS}:dataset", private_threadpool=3).train_data(data, _config())
+    assert pooled.options().threading.private_threadpool_size == 3
+    assert list(stage_prefixes(pooled, 2))  # the options step is skipped by the graph walk
+    plain = build_pipeline("user", pipeline_fn=f"{FNS}:dataset").train_data(data, _config())
+    assert plain.options().threading.private_threadpool_size in (None, 0)
