@@ -25,14 +25,20 @@ def _git(*args: str, cwd: Path = _HERE) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+# The committed records and tables are what runs write, not code: a sweep appending to results/runs.jsonl must not
+# make its own later cells (or the next command) look like dirty code.
+NOT_CODE = (":(exclude,top)results",)
+
+
 def code_identity(cwd: Path = _HERE) -> dict[str, Any]:
-    """Which code ran: the commit, whether tracked files differ from it, and then a SHA-256 of that difference
-    (`git diff HEAD --binary`) -- so two dirty records on one commit say whether they ran the same code, and a
-    record can be matched to the patch that produced it. Unknown (None) outside a git checkout."""
+    """Which code ran: the commit, whether tracked files other than the committed results (`NOT_CODE`) differ from
+    it, and then a SHA-256 of that difference (`git diff HEAD --binary`) -- so two dirty records on one commit say
+    whether they ran the same code, and a record can be matched to the patch that produced it. Unknown (None)
+    outside a git checkout."""
     commit = _git("rev-parse", "HEAD", cwd=cwd)
-    status = _git("status", "--porcelain", "--untracked-files=no", cwd=cwd)
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE, cwd=cwd)
     dirty = bool(status) if status is not None else None
-    diff = _git("diff", "HEAD", "--binary", cwd=cwd) if dirty else None
+    diff = _git("diff", "HEAD", "--binary", "--", ".", *NOT_CODE, cwd=cwd) if dirty else None
     return {
         "git_commit": commit or "unknown",
         "git_dirty": dirty,

@@ -345,3 +345,19 @@ def test_on_a_gpu_machine_memory_and_utilisation_are_measured(tmp_path: Path, mn
     assert record.env["gpu_count"] >= 1 and record.env["gpu_name"]
     assert record.gpu_peak_mem_nvml_mb > 0 and record.gpu_util_peak_pct is not None
     assert record.gpu_preallocation.startswith("off")
+
+
+def test_records_written_into_the_committed_results_leave_the_code_clean(scratch_repo: Path) -> None:
+    """A sweep appends to results/runs.jsonl cell after cell: its later records must still say the code is clean."""
+    from bench.environment import code_identity
+
+    results = scratch_repo / "results"
+    results.mkdir()
+    (results / "runs.jsonl").write_text("{}\n")
+    _git(scratch_repo, "add", "results")
+    _git(scratch_repo, "commit", "-q", "-m", "records")
+    with (results / "runs.jsonl").open("a") as out:
+        out.write('{"new": 1}\n')
+    assert code_identity(scratch_repo)["git_dirty"] is False
+    (scratch_repo / "code.py").write_text("RATE = 9\n")
+    assert code_identity(scratch_repo)["git_dirty"] is True
