@@ -18,7 +18,7 @@ from tabulate import tabulate
 from bench.paths import write_text_atomically
 from bench.records import RUNS_FILE, read_records
 from bench.report.comparison import display_frame, input_bound_text, summarize
-from bench.report.loaders_table import baseline_of, loaders_table
+from bench.report.loaders_table import baseline_of, loaders_table, shown_table
 from bench.report.records_frame import records_frame
 from bench.sweep.cache_payoff import CACHE_FILE, cache_table, cache_text
 from bench.sweep.core_scaling import SCALING_FILE, scaling_table
@@ -176,7 +176,7 @@ def loaders_block(results_dir: Path) -> str:
     table = loaders_table(records, runs, baseline_of(records))
     first = table["backend"].iloc[0]
     rows = table[table["backend"] == first].drop(columns=["backend", "own type img/s", "adapter cost %"])
-    shown = rows.astype(object).where(rows.notna(), "-")
+    shown = shown_table(rows)
     machine = records[-1].get("machine")
     return (
         f"Measured on {machine}, Keras on {first} ([results/loaders.md](results/loaders.md) has every backend and "

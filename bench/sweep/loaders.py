@@ -16,7 +16,9 @@ backend:
 Storage: the JPEG folder, and each record format a loader reads (`bench prepare`'s TFRecord / ArrayRecord shards of
 the same files, prepared once into the cache and reused): the readers of a format are timed on its shards too.
 The tf.data decode-only limit (read + decode every file, nothing else) is timed beside them in every process.
-Ratios are between rates measured in the same process, so a shared machine's load shifts them less than the rates.
+Ratios are between rates measured in the same process, so a shared machine's load shifts them less than the rates;
+the two routes alternate over `ROUNDS` rounds (medians recorded, with each round's rate: the spread is the noise an
+adapter cost must clear).
 A backend is a process-wide choice, so each runs in its own child process (`--backend`); one record per loader,
 storage and backend goes to `RESULTS/loaders.jsonl`.
 
@@ -35,11 +37,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.records import append_json_line
 
 LOADERS_FILE = "loaders.jsonl"
 LOADERS_SPEC = "loaders"  # the end-to-end sweep (bench/sweep/specs/loaders.toml); its records go to loaders/
 DECODE_ONLY = "decode-only"
+ROUNDS = 3  # each loader's two routes are timed this many times, alternating; the records keep the median
 FOLDER = "folder"  # the storage of the JPEG tree itself
 
 
@@ -99,10 +104,15 @@ def measure(
         for name in [DECODE_ONLY, *readers] if storage == FOLDER else readers:
             started = time.time()
             if name == DECODE_ONLY:
-                own, via, options = time_pipeline(decode_only_dataset(data, config), batches), None, {}
-            else:
-                own, options = _timed(build_pipeline(name), data, config, batches, None)
-                via, _ = _timed(build_pipeline(name), data, config, batches, backend)
+                own = [time_pipeline(decode_only_dataset(data, config), batches) for _ in range(ROUNDS)]
+                via, options = [], {}
+            else:  # the two routes alternate, so neither gets the warm file cache or a quiet spell to itself
+                own, via = [], []
+                for _ in range(ROUNDS):
+                    timing, options = _timed(build_pipeline(name), data, config, batches, None)
+                    own.append(timing)
+                    via.append(_timed(build_pipeline(name), data, config, batches, backend)[0])
+            own_rates, via_rates = [t.images_per_sec for t in own], [t.images_per_sec for t in via]
             records.append(
                 {
                     "run_id": run_id,
@@ -116,9 +126,12 @@ def measure(
                     "options": options,
                     "batch_size": config.batch_size,
                     "batches": batches,
-                    "pipeline_images_per_sec": own.images_per_sec,
-                    "keras_images_per_sec": via.images_per_sec if via is not None else None,  # a limit feeds no model
-                    "first_batch_sec": own.first_batch_sec,
+                    "pipeline_images_per_sec": float(np.median(own_rates)),
+                    # a limit feeds no model: no via-Keras rate
+                    "keras_images_per_sec": float(np.median(via_rates)) if via_rates else None,
+                    "pipeline_rates": own_rates,  # one per round: their spread is the measurement's noise
+                    "keras_rates": via_rates,
+                    "first_batch_sec": float(np.median([t.first_batch_sec for t in own])),
                     "started": started,
                 }
             )
