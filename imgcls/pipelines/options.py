@@ -147,12 +147,20 @@ class GrainOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class TorchOptions:
-    """`torch.utils.data.DataLoader`'s own knobs (`prefetch_factor`, `persistent_workers` apply with workers)."""
+    """`torch.utils.data.DataLoader`'s own knobs (`prefetch_factor`, `persistent_workers`, `start_method` apply with
+    workers; `start_method` is DataLoader's `multiprocessing_context`)."""
 
     num_workers: int = knob(2, _non_negative_int, "DataLoader worker processes (0 = in the training process)")
     prefetch_factor: int = knob(2, positive_int, "batches each DataLoader worker loads ahead")
     pin_memory: bool = knob(False, on_off, "DataLoader copies batches into page-locked memory (for a GPU)")
     persistent_workers: bool = knob(True, on_off, "DataLoader keeps its workers between epochs")
+    start_method: str = knob(
+        "forkserver",
+        one_of("forkserver", "fork", "spawn"),
+        "how DataLoader starts its workers: forkserver (forked from a clean helper process: safe beside "
+        "TensorFlow's and JAX's threads) | fork (a copy of the training process, other threads' held locks "
+        "included) | spawn (a fresh interpreter each)",
+    )
 
     def __post_init__(self) -> None:
         validate(self)

@@ -14,6 +14,8 @@ Endless training: a `RandomSampler` drawing more samples than the split (whole p
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +90,19 @@ class SplitDataset(torch.utils.data.Dataset):
         return torch.as_tensor(PREPROCESSORS[self.config.augment.preprocess](x.numpy())), label
 
 
+def _worker_context(start_method: str) -> multiprocessing.context.BaseContext:
+    """The start method's context; a forkserver preloads this module, so each worker forks with torch imported.
+
+    Forking the training process itself copies it mid-flight: TensorFlow's and JAX's thread pools hold locks that
+    no thread in the child will ever release, and a worker crashed on one in CI ("segmentation fault encountered
+    in worker"). The forkserver is a fresh interpreter that only imports this module, then forks each worker.
+    """
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        context.set_forkserver_preload([__name__])
+    return context
+
+
 @dataclass(frozen=True)
 class TorchPipeline(Pipeline):
     name: str = "torch"
@@ -109,6 +124,7 @@ class TorchPipeline(Pipeline):
             prefetch_factor=self.opts.prefetch_factor if workers else None,
             persistent_workers=self.opts.persistent_workers and workers > 0,
             pin_memory=self.opts.pin_memory,
+            multiprocessing_context=_worker_context(self.opts.start_method) if workers else None,
         )
 
     def train_data(self, data: DataSet, config: InputConfig) -> torch.utils.data.DataLoader:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -230,6 +231,22 @@ def test_idg_workers_prepare_training_batches_concurrently(mnist_tiny, monkeypat
     train = build_pipeline("idg", workers=3).train_data(mnist_tiny, config)
     model.fit(train, steps_per_epoch=16, epochs=1, shuffle=False, verbose=0)
     assert state["peak"] >= 2, "with workers=3 no two training batches were ever prepared at the same time"
+
+
+@pytest.mark.parametrize("name", [pipeline_param("torch")])
+def test_torch_workers_are_not_forks_of_the_training_process(name: str, mnist_tiny) -> None:  # noqa: ANN001
+    """DataLoader's default start method is a forkserver: a fork of this process (TensorFlow's threads, and JAX's
+    where it trains, holding locks no thread in the child will release) once crashed a worker in CI."""
+    workload = get_workload("mnist")
+    config = InputConfig(image_size=(28, 28), channels=1, augment=workload.augment, batch_size=8, seed=0)
+    loader = build_pipeline(name).train_data(mnist_tiny, config)
+    batches = iter(loader)
+    images, _ = next(batches)
+    assert tuple(images.shape) == (8, 28, 28, 1)
+    workers = batches._workers  # noqa: SLF001  # the live worker processes, to ask each for its parent
+    parents = {int(Path(f"/proc/{w.pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for w in workers}
+    batches._shutdown_workers()  # noqa: SLF001
+    assert workers and os.getpid() not in parents, "DataLoader forked its workers from the training process"
 
 
 def test_idg_close_stops_its_workers_within_seconds_even_with_slow_batches_queued(
