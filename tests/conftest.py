@@ -105,7 +105,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             out.write(report.nodeid + "\n")
 
 
-SLOW_PIPELINES = {"tfdata-service", "grain"}  # start server / spawned worker processes (seconds each)
+SLOW_PIPELINES = {"tfdata-service", "grain", "torch"}  # start a server / worker processes (seconds each)
 
 
 def pipeline_param(name: str, *marks: object) -> object:

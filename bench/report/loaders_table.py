@@ -17,6 +17,7 @@ import pandas as pd
 from bench.report.comparison import input_bound_text
 from bench.report.records_frame import records_frame
 from bench.run.stage_costs import stage_costs
+from bench.run.stall import UNRELIABLE_SPREAD_PCT
 from bench.sweep.loaders import DECODE_ONLY, FOLDER, LOADERS_FILE, LOADERS_SPEC
 
 Records = Sequence[dict[str, Any]]
@@ -97,9 +98,12 @@ def _spread_pct(rates: Any) -> float:
 
 
 def adapter_cost_text(record: dict[str, Any]) -> str:
-    """`1 - via Keras / own type` in percent, or `< noise (N%)` within the larger of the two routes' spreads."""
+    """`1 - via Keras / own type` in percent, or `< noise (N%)` within the larger of the two routes' spreads; rounds
+    that spread by more than `UNRELIABLE_SPREAD_PCT` support no claim, and the cost is printed with a `?`."""
     cost = 100 * (1 - record["keras_images_per_sec"] / record["pipeline_images_per_sec"])
     noise = max(_spread_pct(record.get("pipeline_rates")), _spread_pct(record.get("keras_rates")))
+    if noise > UNRELIABLE_SPREAD_PCT:
+        return f"{cost:.0f}? (rounds spread {noise:.0f}%: unreliable)"
     return f"< noise ({noise:.0f}%)" if abs(cost) < noise else f"{cost:.0f}"
 
 

@@ -74,6 +74,13 @@ def test_an_adapter_cost_within_the_rounds_spread_is_said_to_be_noise() -> None:
     assert adapter_cost_text(_record("b", "torch", 1000.0, 2, via=900.0)) == "10"  # no rounds: the number alone
 
 
+def test_an_adapter_cost_from_rounds_that_spread_past_half_the_rate_is_unreliable_not_noise() -> None:
+    """A noise band wider than half the rate would hide any cost behind `< noise (104%)`: it claims nothing."""
+    wild = {**_record("b", "tfdata-service", 800.0, 2, via=1200.0), "pipeline_rates": [500.0, 800.0, 1330.0],
+            "keras_rates": [1190.0, 1200.0, 1210.0]}  # fmt: skip
+    assert adapter_cost_text(wild) == "-50? (rounds spread 104%: unreliable)"
+
+
 def test_shard_rows_stand_apart_and_are_compared_with_the_folder_baseline() -> None:
     records = [
         _record("b", DECODE_ONLY, 4000.0, 1),

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.records import read_records
 from bench.report.accuracy_parity import build_accuracy_report
 from bench.report.document import BENCHMARKS_FILE, build_report
+from bench.report.loaders_table import loaders_markdown
 from bench.report.readme_blocks import BLOCK, render
 from bench.sweep.cache_payoff import CACHE_FILE
 from bench.sweep.core_scaling import SCALING_FILE
+from bench.sweep.loaders import LOADERS_FILE, LOADERS_SPEC
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results"
@@ -53,6 +56,14 @@ def test_accuracy_table_matches_the_committed_records(tmp_path: Path) -> None:
         "results/accuracy.md is stale: regenerate it with `python -m bench report --accuracy --results results`"
     )
     assert (tmp_path / "accuracy.csv").read_text() == (RESULTS / "accuracy.csv").read_text()
+
+
+@pytest.mark.skipif(not (RESULTS / LOADERS_FILE).exists(), reason="no committed loader records")
+def test_loaders_table_matches_the_committed_records() -> None:
+    runs = read_records(RESULTS / LOADERS_SPEC / "runs.jsonl")
+    assert loaders_markdown(read_records(RESULTS / LOADERS_FILE), runs) == (RESULTS / "loaders.md").read_text(), (
+        "results/loaders.md is stale: rerun `python -m bench loaders --results results` (it resumes its records)"
+    )
 
 
 def test_readme_numbers_are_generated_from_the_committed_records() -> None:
