@@ -221,6 +221,7 @@ def test_a_bad_results_folder_fails_before_any_work(kind: str, tmp_path: Path, c
 
 
 # ---- run, then report ------------------------------------------------------------------------------------------
+@pytest.mark.slow  # two subprocesses, each importing TensorFlow (11 s); tests/test_records.py runs in-process
 def test_run_appends_one_record_prints_a_table_and_report_tables_it(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
