@@ -148,11 +148,11 @@ def test_a_slow_py_function_stage_in_the_users_own_pipeline_is_named_and_its_fix
 
 @pytest.mark.slow
 def test_a_healthy_pipeline_is_model_bound_and_nothing_is_prescribed_on_input(tmp_path: Path) -> None:
-    # Augmentation in the model: the host only decodes (about 1% input-bound here; with the augmentation on the host
-    # the pipeline takes ~10% of the 2 cores the model also needs, which the doctor rightly names).
+    # On a CPU the pipeline shares the model's cores, so it costs e2e / (its own rate) of them however healthy it is:
+    # imagenette decoding at ~1,700 img/s beside a 130 img/s model takes ~8% (measured 8% against a 6% noise band in
+    # CI: rightly input-bound). MNIST with augmentation in the model leaves the host batching arrays (~1% of 2 cores).
     doc = _doctor(
-        tmp_path, "--workload", "imagenette", "--pipeline", "tfdata", "--augment-on", "device", "--quick", "--steps",
-        "24",
+        tmp_path, "--workload", "mnist", "--pipeline", "tfdata", "--augment-on", "device", "--quick", "--steps", "60",
     )  # fmt: skip
     assert doc["verdict"] == "model-bound"
     assert [f["fix"] for f in doc["fixes"] if f["fix"] in INPUT_FIXES] == []
