@@ -6,6 +6,7 @@ byte; README.md's generated blocks are re-rendered from `results/`. A stale file
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -76,3 +77,26 @@ def test_every_source_path_the_readme_names_exists() -> None:
     """Prose outside the generated blocks names files too (`bench/gate/rules.py has the margins`)."""
     named = set(re.findall(r"\b((?:bench|imgcls|tests)/[\w/]+\.py)\b", (ROOT / "README.md").read_text()))
     assert named and sorted(path for path in named if not (ROOT / path).exists()) == []
+
+
+def _doctor_rows() -> list[list[str]]:
+    text = (RESULTS / "doctor" / "README.md").read_text()
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines()[8:] if line]
+
+
+@pytest.mark.skipif(not (RESULTS / "doctor" / "README.md").exists(), reason="no committed doctor consultations")
+def test_the_doctor_index_states_what_each_consultation_recorded() -> None:
+    """results/doctor/README.md's commands, seconds and predicted/measured gains are the records' own."""
+    rows = _doctor_rows()
+    assert rows and {row[0].strip("`") for row in rows} == {
+        p.name for p in (RESULTS / "doctor").iterdir() if p.is_dir()
+    }
+    for folder, command, shows, seconds in rows:
+        (record,) = [json.loads(line) for line in (RESULTS / "doctor" / folder.strip("`") / "doctor.jsonl").open()]
+        flags = dict(re.findall(r"--([\w-]+) ([\w:.]+)", command.strip("`")))
+        assert (record["workload"], record["pipeline"]) == (flags["workload"], flags.get("pipeline", "tfdata"))
+        assert int(seconds) == round(record["wall_sec"]), folder
+        predicted = {round(fix["predicted_gain_pct"]) for fix in record["fixes"]}
+        measured = {round(run["measured_gain_pct"]) for run in record["verified"] if run["measured_e2e"]}
+        for pred, meas in re.findall(r"\+(\d+)%,? (?:measured |/ )\+(\d+)%", shows):
+            assert int(pred) in predicted and int(meas) in measured, f"{folder}: +{pred}% / +{meas}%"
