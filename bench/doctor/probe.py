@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench.config import RunConfig
+from bench.run.stall import spread_pct
 
 BASE = "as configured"
 ROUNDS = 3
@@ -152,7 +153,7 @@ def measure_probe(payload: dict[str, Any]) -> dict[str, Any]:
             name: {
                 "images_per_sec": statistics.median(rates[name]),
                 "ratio": statistics.median(ratios[name]),
-                "spread_pct": 100.0 * (max(ratios[name]) - min(ratios[name])) / statistics.median(ratios[name]),
+                "spread_pct": spread_pct(ratios[name]),
             }
             for name in variants
         },

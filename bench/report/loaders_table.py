@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from bench.report.comparison import input_bound_text
 from bench.report.records_frame import records_frame
 from bench.run.stage_costs import stage_costs
-from bench.run.stall import UNRELIABLE_SPREAD_PCT
+from bench.run.stall import UNRELIABLE_SPREAD_PCT, spread_pct
 from bench.sweep.loaders import DECODE_ONLY, FOLDER, LOADERS_FILE, LOADERS_SPEC
 
 Records = Sequence[dict[str, Any]]
@@ -92,16 +91,12 @@ def loaders_table(records: Records, runs: Records = (), baseline: str = "idg") -
     return pd.DataFrame(rows)
 
 
-def _spread_pct(rates: Any) -> float:
-    rates = list(rates) if isinstance(rates, list | tuple) else []
-    return 100 * (max(rates) - min(rates)) / float(np.median(rates)) if len(rates) > 1 else 0.0
-
-
 def adapter_cost_text(record: dict[str, Any]) -> str:
     """`1 - via Keras / own type` in percent, or `< noise (N%)` within the larger of the two routes' spreads; rounds
     that spread by more than `UNRELIABLE_SPREAD_PCT` support no claim, and the cost is printed with a `?`."""
     cost = 100 * (1 - record["keras_images_per_sec"] / record["pipeline_images_per_sec"])
-    noise = max(_spread_pct(record.get("pipeline_rates")), _spread_pct(record.get("keras_rates")))
+    spreads = [spread_pct(record.get(rates) or []) for rates in ("pipeline_rates", "keras_rates")]
+    noise = max(spread or 0.0 for spread in spreads)  # records without rounds: no spread, the number alone
     if noise > UNRELIABLE_SPREAD_PCT:
         return f"{cost:.0f}? (rounds spread {noise:.0f}%: unreliable)"
     return f"< noise ({noise:.0f}%)" if abs(cost) < noise else f"{cost:.0f}"

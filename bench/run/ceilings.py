@@ -22,6 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from bench.run.stall import spread_pct
 from bench.run.timing import StepTimer, block_spread_pct, summarize_steps
 
 TOKEN_DTYPE = "uint8"
@@ -57,9 +58,13 @@ def _combined(rounds: list[FitRate]) -> FitRate:
     """Rounds of one ceiling as one: the median round rate, and the spread of the round rates (of the blocks of
     the one round, when there is one)."""
     rates = [r.images_per_sec for r in rounds]
-    median = float(np.median(rates))
-    spread = 100.0 * (max(rates) - min(rates)) / median if len(rates) > 1 else rounds[0].spread_pct
-    return FitRate(median, spread, sum(r.steps for r in rounds), sum(r.warmup_steps for r in rounds))
+    spread = spread_pct(rates)
+    return FitRate(
+        float(np.median(rates)),
+        rounds[0].spread_pct if spread is None else spread,
+        sum(r.steps for r in rounds),
+        sum(r.warmup_steps for r in rounds),
+    )
 
 
 class ResidentBatch(keras.layers.Layer):

@@ -21,6 +21,8 @@ clipped or hidden value. Pure arithmetic: no TensorFlow.
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 NOISE_FLOOR_PCT = 3.0  # run-to-run noise of a steady state on a shared machine, below which nothing is claimed
@@ -58,6 +60,16 @@ def stall_split(e2e: float, device: float, fed: float | None) -> StallSplit:
     if not math.isclose(transfer + pipeline, total, abs_tol=1e-9):  # pragma: no cover - arithmetic guard
         raise AssertionError(f"stall parts {transfer} + {pipeline} do not add up to {total}")
     return StallSplit(total, transfer, pipeline)
+
+
+def spread_pct(rates: Sequence[float]) -> float | None:
+    """How far repeated measurements of one rate disagree: `100 * (max - min) / median` (None for fewer than two).
+
+    A difference between two rates smaller than this is not one the measurements can show.
+    """
+    if len(rates) < 2:
+        return None
+    return float(100.0 * (max(rates) - min(rates)) / statistics.median(rates))
 
 
 def noise_pct(*spreads: float | None) -> float:

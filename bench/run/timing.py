@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from bench.run.stall import spread_pct
+
 Clock = Callable[[], float]
 
 
@@ -148,8 +150,7 @@ def block_spread_pct(log: StepLog, warmup_calls: int, blocks: int = 5) -> float 
     window = np.asarray(log.step_sec[warmup_calls:], dtype=float)
     if len(window) < blocks or blocks < 2:
         return None
-    rates = np.array([len(part) / part.sum() for part in np.array_split(window, blocks)])
-    return float(100.0 * (rates.max() - rates.min()) / np.median(rates))
+    return spread_pct([len(part) / part.sum() for part in np.array_split(window, blocks)])
 
 
 MIN_WINDOW_SEC = 0.5  # a pipeline-only rate is measured over at least this long (a 28k img/s figure came from 45 ms)

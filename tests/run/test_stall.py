@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.run.stall import consistency_problems, noise_pct, stall_split
+from bench.run.stall import consistency_problems, noise_pct, spread_pct, stall_split
 
 
 def test_the_stall_split_adds_up_to_input_bound() -> None:
@@ -51,3 +51,9 @@ def test_each_broken_invariant_is_one_sentence_with_both_numbers(rates: dict, ex
 
 def test_the_noise_band_is_the_floor_or_the_widest_spread() -> None:
     assert noise_pct(None, 1.0) == 3.0 and noise_pct(2.0, 12.5) == 12.5
+
+
+def test_the_spread_of_repeated_rates_is_their_range_over_their_median() -> None:
+    assert spread_pct([900.0, 1000.0, 1150.0]) == 25.0  # (1150 - 900) / 1000
+    assert spread_pct([4.0, 2.0]) == pytest.approx(200.0 / 3)  # the median of two is their mean
+    assert spread_pct([1000.0]) is None and spread_pct([]) is None  # one measurement has no spread
